@@ -1,0 +1,1 @@
+-- 001_schema.sql: PLACEHOLDER

@@ -1,0 +1,4 @@
+/*
+ * s3muxctl.c: PLACEHOLDER, being written.
+ */
+int main(void) { return 1; }

@@ -1,0 +1,4 @@
+/*
+ * sup.h: PLACEHOLDER
+ */
+int sup_placeholder(void);

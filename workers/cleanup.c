@@ -1,0 +1,4 @@
+/*
+ * cleanup.c: PLACEHOLDER, being written.
+ */
+int main(void) { return 1; }

@@ -1,0 +1,4 @@
+/*
+ * frontend.c: PLACEHOLDER, being written.
+ */
+int main(void) { return 1; }

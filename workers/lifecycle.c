@@ -1,0 +1,4 @@
+/*
+ * lifecycle.c: PLACEHOLDER, being written.
+ */
+int main(void) { return 1; }

@@ -1,0 +1,4 @@
+/*
+ * notifier.c: PLACEHOLDER, being written.
+ */
+int main(void) { return 1; }

@@ -1,0 +1,4 @@
+/*
+ * reaper.c: PLACEHOLDER, being written.
+ */
+int main(void) { return 1; }

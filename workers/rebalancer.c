@@ -1,0 +1,4 @@
+/*
+ * rebalancer.c: PLACEHOLDER, being written.
+ */
+int main(void) { return 1; }

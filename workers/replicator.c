@@ -1,0 +1,4 @@
+/*
+ * replicator.c: PLACEHOLDER, being written.
+ */
+int main(void) { return 1; }

@@ -1,0 +1,4 @@
+/*
+ * scrubber.c: PLACEHOLDER, being written.
+ */
+int main(void) { return 1; }
