@@ -77,8 +77,7 @@ CREATE TABLE object_locations (
 	key_id		text,
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (bucket, key, backend),
-	FOREIGN KEY (bucket, key) REFERENCES objects(bucket, key) ON DELETE CASCADE
-		DEFERRABLE INITIALLY DEFERRED
+	FOREIGN KEY (bucket, key) REFERENCES objects(bucket, key)
 );
 CREATE INDEX object_locations_backend ON object_locations (backend);
 

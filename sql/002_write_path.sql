@@ -1,0 +1,233 @@
+-- 002_write_path.sql: the write path as functions, one round trip per step.
+--
+--   register_backend   make a configured backend known (and its quota limit current)
+--   begin_put          choose a backend with room, reserve quota, write the pending intent
+--   commit_put         promote the intent: record the copy, displace the other copies into
+--                      cleanup_queue, settle quota, append to event_outbox, NOTIFY
+--   abort_put          drop the intent and release its reservation
+--   delete_object      remove an object from the catalogue, queueing its copies for cleanup
+--   finish_cleanup     a backend delete succeeded: drop the row, release its orphan bytes
+--
+-- Statuses are S3 error codes where one applies, so the front end maps them directly.
+
+CREATE FUNCTION register_backend(p_name text, p_driver text, p_bytes_limit bigint)
+RETURNS void LANGUAGE sql AS $$
+	INSERT INTO backends (name, driver) VALUES (p_name, p_driver)
+		ON CONFLICT (name) DO UPDATE SET driver = EXCLUDED.driver;
+	INSERT INTO backend_quotas (backend, bytes_limit) VALUES (p_name, p_bytes_limit)
+		ON CONFLICT (backend) DO UPDATE SET bytes_limit = EXCLUDED.bytes_limit;
+$$;
+
+-- Room on a backend for `size` more bytes (used + reserved + orphans count against it).
+CREATE FUNCTION quota_has_room(q backend_quotas, size bigint)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+	SELECT q.bytes_limit = 0
+	    OR q.bytes_used + q.bytes_reserved + q.orphan_bytes + size <= q.bytes_limit
+$$;
+
+-- p_candidates: the backends the caller may use (healthy, under their monthly limits), in
+-- configured order.  p_strategy: 'pack' (first with room) or 'spread' (most free fraction).
+-- A backend that already holds the key is preferred, so an overwrite lands in place.
+CREATE FUNCTION begin_put(p_bucket text, p_key text, p_size bigint, p_owner text,
+    p_candidates text[], p_strategy text, p_kind text DEFAULT 'put',
+    OUT status text, OUT backend text, OUT pending_id bigint, OUT version bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+	b record;
+	gate bigint;
+BEGIN
+	SELECT write_gate INTO gate FROM buckets WHERE name = p_bucket;
+	IF NOT FOUND THEN
+		status := 'NoSuchBucket';
+		RETURN;
+	END IF;
+	IF gate IS NOT NULL THEN
+		status := 'SlowDown';
+		RETURN;
+	END IF;
+	FOR b IN
+		SELECT q.backend AS name
+		FROM backend_quotas q
+		JOIN unnest(p_candidates) WITH ORDINALITY AS c(name, ord) ON c.name = q.backend
+		WHERE NOT q.draining AND quota_has_room(q, p_size)
+		ORDER BY EXISTS (SELECT 1 FROM object_locations l WHERE l.bucket = p_bucket
+		          AND l.key = p_key AND l.backend = q.backend) DESC,
+		         CASE WHEN p_strategy = 'spread' THEN
+		              CASE WHEN q.bytes_limit = 0 THEN 1.0
+		                   ELSE 1.0 - (q.bytes_used + q.bytes_reserved + q.orphan_bytes)::float8
+		                              / q.bytes_limit END
+		              ELSE 0 END DESC,
+		         c.ord
+	LOOP
+		UPDATE backend_quotas q SET bytes_reserved = q.bytes_reserved + p_size
+		WHERE q.backend = b.name AND quota_has_room(q, p_size);
+		CONTINUE WHEN NOT FOUND;	-- filled up since the SELECT
+		INSERT INTO pending_objects (backend, bucket, key, kind, version, declared_size, owner)
+		VALUES (b.name, p_bucket, p_key, p_kind, nextval('object_version_seq'), p_size, p_owner)
+		ON CONFLICT DO NOTHING
+		RETURNING pending_objects.id, pending_objects.version INTO pending_id, version;
+		IF pending_id IS NULL THEN
+			-- another write of this key on this backend is in progress
+			UPDATE backend_quotas q SET bytes_reserved = q.bytes_reserved - p_size
+			WHERE q.backend = b.name;
+			status := 'Busy';
+			RETURN;
+		END IF;
+		status := 'OK';
+		backend := b.name;
+		RETURN;
+	END LOOP;
+	status := 'InsufficientStorage';
+END
+$$;
+
+-- Move every copy of (bucket, key) except the one on p_keep into cleanup_queue, counting
+-- their bytes as orphans.  Returns the number of copies displaced.
+CREATE FUNCTION displace_copies(p_bucket text, p_key text, p_keep text, p_reason text)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+	l record;
+	n integer := 0;
+BEGIN
+	FOR l IN
+		DELETE FROM object_locations
+		WHERE bucket = p_bucket AND key = p_key AND backend IS DISTINCT FROM p_keep
+		RETURNING backend, version, stored_size
+	LOOP
+		INSERT INTO cleanup_queue (backend, bucket, key, version, reason, size)
+		VALUES (l.backend, p_bucket, p_key, l.version, p_reason, l.stored_size);
+		UPDATE backend_quotas
+		SET bytes_used = bytes_used - l.stored_size,
+		    orphan_bytes = orphan_bytes + l.stored_size
+		WHERE backend = l.backend;
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
+-- The bytes of (bucket, key) on p_backend were just overwritten in place: forget the copy
+-- that was there and any queued deletion of that name, releasing their bytes.
+CREATE FUNCTION forget_replaced(p_bucket text, p_key text, p_backend text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	freed_used bigint;
+	freed_orphans bigint;
+BEGIN
+	DELETE FROM object_locations
+	WHERE bucket = p_bucket AND key = p_key AND backend = p_backend
+	RETURNING stored_size INTO freed_used;
+	WITH gone AS (
+		DELETE FROM cleanup_queue
+		WHERE backend = p_backend AND bucket = p_bucket AND key = p_key
+		  AND object_name IS NULL
+		RETURNING size)
+	SELECT coalesce(sum(size), 0) INTO freed_orphans FROM gone;
+	UPDATE backend_quotas
+	SET bytes_used = bytes_used - coalesce(freed_used, 0),
+	    orphan_bytes = orphan_bytes - freed_orphans
+	WHERE backend = p_backend;
+END
+$$;
+
+CREATE FUNCTION commit_put(p_pending_id bigint, p_size bigint, p_etag text,
+    p_content_type text, p_headers jsonb, p_user_meta jsonb, p_tags jsonb,
+    p_checksum_algo text, p_checksum text, p_stored_size bigint, p_codec text, p_key_id text,
+    p_parts integer, p_event text DEFAULT 's3:ObjectCreated:Put',
+    OUT status text, OUT version bigint, OUT displaced integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+	p pending_objects;
+BEGIN
+	DELETE FROM pending_objects WHERE id = p_pending_id RETURNING * INTO p;
+	IF NOT FOUND THEN
+		status := 'NoSuchIntent';	-- already resolved (aborted or reaped)
+		RETURN;
+	END IF;
+	version := nextval('object_version_seq');
+	PERFORM forget_replaced(p.bucket, p.key, p.backend);
+	displaced := displace_copies(p.bucket, p.key, p.backend, 'displaced');
+	INSERT INTO objects (bucket, key, version, size, etag, content_type, headers, user_meta,
+	                     tags, checksum_algo, checksum, parts, created_at)
+	VALUES (p.bucket, p.key, version, p_size, p_etag, p_content_type,
+	        coalesce(p_headers, '{}'), coalesce(p_user_meta, '{}'), coalesce(p_tags, '{}'),
+	        p_checksum_algo, p_checksum, coalesce(p_parts, 0), now())
+	ON CONFLICT (bucket, key) DO UPDATE SET
+		version = EXCLUDED.version, size = EXCLUDED.size, etag = EXCLUDED.etag,
+		content_type = EXCLUDED.content_type, headers = EXCLUDED.headers,
+		user_meta = EXCLUDED.user_meta, tags = EXCLUDED.tags,
+		checksum_algo = EXCLUDED.checksum_algo, checksum = EXCLUDED.checksum,
+		parts = EXCLUDED.parts, created_at = EXCLUDED.created_at;
+	INSERT INTO object_locations (bucket, key, backend, version, stored_size, codec, key_id)
+	VALUES (p.bucket, p.key, p.backend, version, p_stored_size, coalesce(p_codec, 'none'),
+	        p_key_id);
+	UPDATE backend_quotas
+	SET bytes_reserved = bytes_reserved - p.declared_size,
+	    bytes_used = bytes_used + p_stored_size
+	WHERE backend = p.backend;
+	INSERT INTO event_outbox (bucket, key, event, version, size, etag)
+	VALUES (p.bucket, p.key, p_event, version, p_size, p_etag);
+	PERFORM pg_notify('s3mux_replicator', ''), pg_notify('s3mux_notifier', '');
+	status := 'OK';
+END
+$$;
+
+-- The upload failed before its bytes replaced anything: drop the intent.
+CREATE FUNCTION abort_put(p_pending_id bigint)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+	p pending_objects;
+BEGIN
+	DELETE FROM pending_objects WHERE id = p_pending_id RETURNING * INTO p;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	UPDATE backend_quotas SET bytes_reserved = bytes_reserved - p.declared_size
+	WHERE backend = p.backend;
+	RETURN true;
+END
+$$;
+
+-- Remove (bucket, key) from the catalogue.  Returns the cleanup rows created, so the caller
+-- can try the backend deletes at once (finish_cleanup) and leave failures to the cleanup role.
+CREATE FUNCTION delete_object(p_bucket text, p_key text,
+    OUT status text, OUT cleanup_ids bigint[])
+LANGUAGE plpgsql AS $$
+DECLARE
+	o objects;
+BEGIN
+	PERFORM 1 FROM buckets WHERE name = p_bucket;
+	IF NOT FOUND THEN
+		status := 'NoSuchBucket';
+		RETURN;
+	END IF;
+	SELECT * INTO o FROM objects WHERE bucket = p_bucket AND key = p_key FOR UPDATE;
+	IF NOT FOUND THEN
+		status := 'NoSuchKey';		-- S3 answers 204 all the same
+		RETURN;
+	END IF;
+	PERFORM displace_copies(p_bucket, p_key, NULL, 'deleted');
+	DELETE FROM objects WHERE bucket = p_bucket AND key = p_key;
+	SELECT array_agg(id ORDER BY id) INTO cleanup_ids FROM cleanup_queue
+	WHERE bucket = p_bucket AND key = p_key AND version <= o.version AND reason = 'deleted'
+	  AND claimed_at IS NULL;
+	INSERT INTO event_outbox (bucket, key, event, version, size, etag)
+	VALUES (p_bucket, p_key, 's3:ObjectRemoved:Delete', o.version, o.size, o.etag);
+	PERFORM pg_notify('s3mux_replicator', ''), pg_notify('s3mux_notifier', '');
+	status := 'OK';
+END
+$$;
+
+CREATE FUNCTION finish_cleanup(p_id bigint)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+	c cleanup_queue;
+BEGIN
+	DELETE FROM cleanup_queue WHERE id = p_id RETURNING * INTO c;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	UPDATE backend_quotas SET orphan_bytes = orphan_bytes - c.size WHERE backend = c.backend;
+	RETURN true;
+END
+$$;
