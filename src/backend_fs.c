@@ -1,0 +1,330 @@
+/*
+ * backend_fs.c: the fs driver: objects as files in a directory on local disk.
+ *
+ * The object name "<bucket>/<key>" is stored at <root>/<bucket>/<xx>/<encoded key>, where xx
+ * is the first byte of SHA-256(key) in hex (256 directories per bucket) and the encoding
+ * keeps [A-Za-z0-9_.-] and writes every other byte, and a leading dot, as %XX.  No key can
+ * name a path outside its directory ("../", "/", NUL and non-UTF-8 bytes are all encoded),
+ * and the encoding is one-to-one.  An encoded key longer than FS_MAX_COMPONENT is stored as
+ * "#<sha256 of the key>" ('#' never starts an encoded name).  Writes go to <root>/.tmp, are
+ * fsync'd, renamed into place and the directory fsync'd.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/sha.h>
+
+#include "backend.h"
+#include "log.h"
+#include "util.h"
+
+#define FS_MAX_COMPONENT 240
+
+struct fs_state {
+	char *root;
+	char *tmpdir;
+	struct event_base *base;
+};
+
+struct fs_put {
+	struct backend_put base;
+	struct fs_state *fs;
+	int fd;
+	char *tmp_path;
+	char *final_path;
+	struct backend_put_cbs cbs;
+	void *arg;
+	int err;
+	char message[256];
+};
+
+static int
+fs_keep_byte(unsigned char c, size_t pos)
+{
+	if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+		return 1;
+	return c == '_' || c == '-' || (c == '.' && pos > 0);
+}
+
+static void
+fs_hex(const unsigned char *bytes, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+char *
+backend_fs_relpath(const char *name)
+{
+	const char *slash = strchr(name, '/');
+	size_t blen = slash ? (size_t)(slash - name) : strlen(name);
+	const char *key = slash ? slash + 1 : "";
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	char hex[2 * SHA256_DIGEST_LENGTH + 1];
+	SHA256((const unsigned char *)key, strlen(key), digest);
+	fs_hex(digest, sizeof(digest), hex);
+
+	struct strbuf enc;
+	strbuf_init(&enc);
+	for (size_t i = 0; key[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)key[i];
+		if (fs_keep_byte(c, i))
+			strbuf_append(&enc, &key[i], 1);
+		else
+			strbuf_printf(&enc, "%%%02X", c);
+	}
+	char *rel;
+	if (enc.len == 0 || enc.len > FS_MAX_COMPONENT)
+		rel = xasprintf("%.*s/%.2s/#%s", (int)blen, name, hex, hex);
+	else
+		rel = xasprintf("%.*s/%.2s/%s", (int)blen, name, hex, enc.data);
+	strbuf_free(&enc);
+	return rel;
+}
+
+static int
+fs_mkdir_p(char *path, mode_t mode)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		int rc = mkdir(path, mode);
+		*p = '/';
+		if (rc == -1 && errno != EEXIST)
+			return -1;
+	}
+	if (mkdir(path, mode) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static void *
+fs_create(const struct cfg_backend *conf, struct event_base *base, char *err, size_t errlen)
+{
+	struct fs_state *fs = xcalloc(1, sizeof(*fs));
+	fs->root = xstrdup(conf->path);
+	fs->tmpdir = xasprintf("%s/.tmp", conf->path);
+	fs->base = base;
+	if (fs_mkdir_p(fs->tmpdir, 0750) == -1) {
+		snprintf(err, errlen, "backend %s: cannot create %s: %s", conf->name, fs->tmpdir,
+		    strerror(errno));
+		free(fs->root);
+		free(fs->tmpdir);
+		free(fs);
+		return NULL;
+	}
+	return fs;
+}
+
+static void
+fs_destroy(void *state)
+{
+	struct fs_state *fs = state;
+	free(fs->root);
+	free(fs->tmpdir);
+	free(fs);
+}
+
+static char *
+fs_path(struct fs_state *fs, const char *name)
+{
+	char *rel = backend_fs_relpath(name);
+	char *path = xasprintf("%s/%s", fs->root, rel);
+	free(rel);
+	return path;
+}
+
+static struct backend_put *
+fs_put_start(struct backend *be, const char *name, int64_t size,
+    const struct backend_put_cbs *cbs, void *arg)
+{
+	struct fs_state *fs = be->state;
+	uint64_t nonce;
+	if (getrandom(&nonce, sizeof(nonce), 0) != sizeof(nonce))
+		nonce = (uint64_t)clock_mono_ms() ^ (uint64_t)getpid() << 32;
+	struct fs_put *put = xcalloc(1, sizeof(*put));
+	put->base.be = be;
+	put->fs = fs;
+	put->cbs = *cbs;
+	put->arg = arg;
+	put->tmp_path = xasprintf("%s/%016llx", fs->tmpdir, (unsigned long long)nonce);
+	put->final_path = fs_path(fs, name);
+	put->fd = open(put->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (put->fd == -1) {
+		log_warn("backend %s: cannot create %s", be->name, put->tmp_path);
+		free(put->tmp_path);
+		free(put->final_path);
+		free(put);
+		return NULL;
+	}
+	if (size > 0)
+		posix_fallocate(put->fd, 0, size);
+	return &put->base;
+}
+
+static int
+fs_put_write(struct backend_put *base, const void *data, size_t len)
+{
+	struct fs_put *put = (struct fs_put *)base;
+	const char *p = data;
+	while (len > 0 && put->err == 0) {
+		ssize_t n = write(put->fd, p, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			put->err = errno;
+			snprintf(put->message, sizeof(put->message), "write %s: %s", put->tmp_path,
+			    strerror(errno));
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return put->err ? -1 : BACKEND_ACCEPTED;
+}
+
+static void
+fs_put_free(struct fs_put *put)
+{
+	if (put->fd != -1)
+		close(put->fd);
+	free(put->tmp_path);
+	free(put->final_path);
+	free(put);
+}
+
+static int
+fs_fsync_dir(const char *file_path)
+{
+	char *dir = xstrdup(file_path);
+	char *slash = strrchr(dir, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (fd == -1)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* fsync, rename into place, fsync the directory; returns 0 or an errno value. */
+static int
+fs_put_commit(struct fs_put *put)
+{
+	off_t end = lseek(put->fd, 0, SEEK_CUR);
+	if (end != -1 && ftruncate(put->fd, end) == -1)
+		return errno;
+	if (fsync(put->fd) == -1)
+		return errno;
+	close(put->fd);
+	put->fd = -1;
+	char *dir = xstrdup(put->final_path);
+	*strrchr(dir, '/') = '\0';
+	int rc = fs_mkdir_p(dir, 0750);
+	free(dir);
+	if (rc == -1 || rename(put->tmp_path, put->final_path) == -1)
+		return errno;
+	if (fs_fsync_dir(put->final_path) == -1)
+		return errno;
+	return 0;
+}
+
+static void
+fs_put_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fs_put *put = arg;
+	put->cbs.on_done(put->arg, put->err, put->err ? put->message : NULL);
+	fs_put_free(put);
+}
+
+static void
+fs_put_finish(struct backend_put *base)
+{
+	struct fs_put *put = (struct fs_put *)base;
+	if (put->err == 0) {
+		int err = fs_put_commit(put);
+		if (err != 0) {
+			put->err = err;
+			snprintf(put->message, sizeof(put->message), "commit %s: %s",
+			    put->final_path, strerror(err));
+			unlink(put->tmp_path);
+		}
+	} else {
+		unlink(put->tmp_path);
+	}
+	/* report from the loop, never from inside the caller's own call */
+	event_base_once(put->fs->base, -1, EV_TIMEOUT, fs_put_done_cb, put, NULL);
+}
+
+static void
+fs_put_abort(struct backend_put *base)
+{
+	struct fs_put *put = (struct fs_put *)base;
+	unlink(put->tmp_path);
+	fs_put_free(put);
+}
+
+static int
+fs_open(struct backend *be, const char *name, struct backend_object *obj)
+{
+	struct fs_state *fs = be->state;
+	char *path = fs_path(fs, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd == -1)
+		return -1;
+	struct stat st;
+	if (fstat(fd, &st) == -1) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	obj->size = (uint64_t)st.st_size;
+	obj->mtime = st.st_mtime;
+	obj->fd = fd;
+	return 0;
+}
+
+static int
+fs_remove(struct backend *be, const char *name)
+{
+	struct fs_state *fs = be->state;
+	char *path = fs_path(fs, name);
+	int rc = unlink(path);
+	int saved = errno;
+	if (rc == 0)
+		fs_fsync_dir(path);
+	free(path);
+	if (rc == -1 && saved != ENOENT) {
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+const struct backend_ops backend_fs_ops = {
+	.driver = "fs",
+	.create = fs_create,
+	.destroy = fs_destroy,
+	.put_start = fs_put_start,
+	.put_write = fs_put_write,
+	.put_finish = fs_put_finish,
+	.put_abort = fs_put_abort,
+	.open = fs_open,
+	.remove = fs_remove,
+};
