@@ -6,7 +6,9 @@
 --                      cleanup_queue, settle quota, append to event_outbox, NOTIFY
 --   abort_put          drop the intent and release its reservation
 --   delete_object      remove an object from the catalogue, queueing its copies for cleanup
+--   claim_cleanup_ids  take cleanup rows for deletion, locking their names
 --   finish_cleanup     a backend delete succeeded: drop the row, release its orphan bytes
+--   release_cleanup    a backend delete failed: count it and schedule a retry
 --
 -- Statuses are S3 error codes where one applies, so the front end maps them directly.
 
@@ -228,6 +230,68 @@ BEGIN
 		RETURN false;
 	END IF;
 	UPDATE backend_quotas SET orphan_bytes = orphan_bytes - c.size WHERE backend = c.backend;
+	DELETE FROM pending_objects WHERE id = c.claim_token AND kind = 'delete';
+	RETURN true;
+END
+$$;
+
+-- Claim cleanup rows for deletion by p_owner.  A row whose name was since rewritten in place
+-- is settled at once (nothing to delete); a row whose name has a write in progress is left
+-- for later.  A claimed (bucket, key) row holds a 'delete' intent on its name, so no write
+-- of that name can start until finish_cleanup or release_cleanup.
+CREATE FUNCTION claim_cleanup_ids(p_ids bigint[], p_owner text)
+RETURNS TABLE (id bigint, backend text, bucket text, key text, object_name text)
+LANGUAGE plpgsql AS $$
+DECLARE
+	c cleanup_queue;
+	pid bigint;
+BEGIN
+	FOR c IN
+		SELECT * FROM cleanup_queue q
+		WHERE q.id = ANY(p_ids) AND q.claimed_at IS NULL
+		ORDER BY q.id FOR UPDATE SKIP LOCKED
+	LOOP
+		pid := NULL;
+		IF c.object_name IS NULL THEN
+			IF EXISTS (SELECT 1 FROM object_locations l WHERE l.bucket = c.bucket
+			           AND l.key = c.key AND l.backend = c.backend) THEN
+				PERFORM finish_cleanup(c.id);
+				CONTINUE;
+			END IF;
+			INSERT INTO pending_objects (backend, bucket, key, kind, version, owner)
+			VALUES (c.backend, c.bucket, c.key, 'delete', coalesce(c.version, 0), p_owner)
+			ON CONFLICT DO NOTHING
+			RETURNING pending_objects.id INTO pid;
+			CONTINUE WHEN pid IS NULL;
+		END IF;
+		UPDATE cleanup_queue q SET claimed_at = now(), claimed_by = p_owner, claim_token = pid
+		WHERE q.id = c.id;
+		id := c.id;
+		backend := c.backend;
+		bucket := c.bucket;
+		key := c.key;
+		object_name := c.object_name;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+
+-- A claimed delete failed: count the attempt, record why, let it be retried later.
+CREATE FUNCTION release_cleanup(p_id bigint, p_error text, p_retry_after interval)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+	token bigint;
+BEGIN
+	SELECT claim_token INTO token FROM cleanup_queue WHERE id = p_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	UPDATE cleanup_queue
+	SET attempts = attempts + 1, last_error = p_error,
+	    next_attempt_at = now() + p_retry_after,
+	    claimed_at = NULL, claimed_by = NULL, claim_token = NULL
+	WHERE id = p_id;
+	DELETE FROM pending_objects WHERE id = token AND kind = 'delete';
 	RETURN true;
 END
 $$;

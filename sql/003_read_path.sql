@@ -93,6 +93,12 @@ BEGIN
 	IF cursor_key < p_prefix THEN
 		cursor_key := p_prefix;		-- the prefix itself may be a key
 		inclusive := true;
+	ELSIF p_delimiter <> '' AND starts_with(cursor_key, p_prefix) THEN
+		-- a marker inside a rolled-up group: the group was listed, skip all of it
+		pos := strpos(substr(cursor_key, plen + 1), p_delimiter);
+		IF pos > 0 THEN
+			cursor_key := left(cursor_key, plen + pos - 1 + length(p_delimiter)) || chr(1114111);
+		END IF;
 	END IF;
 	LOOP
 		restart := false;

@@ -802,17 +802,21 @@ http_server_free(struct http_server *srv)
 {
 	if (srv == NULL)
 		return;
+	srv->drained = NULL;
+	/* close every connection; handlers still holding a request are told (on_abort) */
+	struct http_conn *next;
+	for (struct http_conn *conn = srv->conns; conn != NULL; conn = next) {
+		next = conn->next;
+		if (conn->bev != NULL)
+			http_conn_close(conn);
+	}
 	while (srv->conns != NULL) {
+		/* a handler that did not finish its request: reclaim it */
 		struct http_conn *conn = srv->conns;
-		if (conn->req != NULL) {
-			http_request_free(conn->req);
-			conn->req = NULL;
-		}
-		if (conn->bev != NULL) {
-			bufferevent_free(conn->bev);
-			conn->bev = NULL;
-		}
-		srv->draining = 0;
+		struct http_request *req = conn->req;
+		conn->req = NULL;
+		if (req != NULL)
+			http_request_free(req);
 		http_conn_maybe_free(conn);
 	}
 	evconnlistener_free(srv->listener);

@@ -1,0 +1,113 @@
+/*
+ * fe.h: the S3 front end's process context and per-request state, shared by the front
+ * end's modules: frontend.c (the program: loop, signals, supervisor link), fe_request.c
+ * (addressing, authentication, dispatch, replies), fe_bucket.c (service and bucket
+ * operations), fe_object.c (GET, HEAD, DELETE) and fe_put.c (the streamed PUT).
+ */
+#ifndef S3MUX_FE_H
+#define S3MUX_FE_H
+
+#include <stdint.h>
+#include <event2/event.h>
+
+#include "backend.h"
+#include "child.h"
+#include "config.h"
+#include "http.h"
+#include "pgasync.h"
+#include "proctitle.h"
+#include "sigv4.h"
+#include "util.h"
+
+#define FE_MAX_KEY_BYTES 1024
+#define FE_MAX_META_BYTES 2048		/* user metadata, as S3 counts it */
+#define FE_MAX_SMALL_BODY (1024 * 1024)	/* XML request bodies */
+#define FE_DB_CONNS 2
+
+struct fe_ctx {
+	struct event_base *base;
+	struct s3mux_config *cfg;
+	const char *config_path;
+	struct proctitle title;
+	struct child_link link;
+	struct http_server *s3;
+	struct pga_pool *db;
+	struct backend **backends;	/* in configuration order */
+	size_t nbackends;
+	char *candidates;		/* "{a,b}": the backends placement may use */
+	char owner[96];			/* "frontend:<host>:<pid>" for pending intents */
+	int index;
+	int stopping;
+	struct event *signals[5];
+	size_t nsignals;
+};
+
+struct fe_param {
+	char *name;
+	char *value;			/* "" when the parameter had no '=' */
+};
+
+struct fe_req;
+typedef void (*fe_req_cb)(struct fe_req *r);
+
+struct fe_req {
+	struct fe_ctx *fe;
+	struct http_request *http;
+	char *bucket;			/* decoded; NULL at the service level */
+	char *key;			/* decoded; NULL at the bucket level */
+	struct fe_param *params;
+	size_t nparams;
+	const struct cfg_credential *cred;
+	struct sigv4_auth auth;
+	uint8_t signing_key[SIGV4_KEY_LEN];
+	char seed_signature[SIGV4_HEX_BUF];
+	char scope[SIGV4_SCOPE_BUF];
+	const char *content_sha256;	/* x-amz-content-sha256, or UNSIGNED-PAYLOAD */
+	struct pga_query *dbq;		/* the catalogue call in flight */
+	fe_req_cb on_abort;		/* the connection went away */
+	void *op;			/* the operation's own state */
+	struct strbuf body;		/* a small request body (XML) */
+	fe_req_cb on_body;
+	int finished;
+};
+
+/* frontend.c */
+struct backend *fe_backend(struct fe_ctx *fe, const char *name);
+
+/* fe_request.c */
+void fe_request(struct http_request *http, void *arg);
+const char *fe_param(const struct fe_req *r, const char *name);
+int fe_has_param(const struct fe_req *r, const char *name);
+/* Send an S3 error (message NULL: the code's default) and finish the request. */
+void fe_error(struct fe_req *r, const char *code, const char *message);
+/* Send 200 with an XML body (the strbuf is consumed) and finish. */
+void fe_reply_xml(struct fe_req *r, int status, struct strbuf *xml);
+/* Send a bodiless status with extra headers (NULL-terminated pairs) and finish. */
+void fe_reply_empty(struct fe_req *r, int status, const char *const *headers);
+void fe_finish(struct fe_req *r);
+/* Catalogue call: cb gets the result or errmsg; on a lost connection cb is not called. */
+void fe_db(struct fe_req *r, const char *sql, int nparams, const char *const *values,
+    pga_cb cb);
+/* Read a small body (at most limit bytes, aws-chunked decoded) into r->body, then cb. */
+void fe_read_small_body(struct fe_req *r, size_t limit, fe_req_cb cb);
+int fe_bucket_allowed(const struct cfg_credential *cred, const char *bucket);
+int fe_bucket_name_valid(const char *name);
+/* The catalogue said status: answer with the matching S3 error. */
+void fe_error_status(struct fe_req *r, const char *status);
+
+/* fe_bucket.c */
+void fe_list_buckets(struct fe_req *r);
+void fe_create_bucket(struct fe_req *r);
+void fe_delete_bucket(struct fe_req *r);
+void fe_head_bucket(struct fe_req *r);
+void fe_get_bucket_location(struct fe_req *r);
+void fe_list_objects(struct fe_req *r);
+
+/* fe_object.c */
+void fe_get_object(struct fe_req *r);
+void fe_delete_object(struct fe_req *r);
+
+/* fe_put.c */
+void fe_put_object(struct fe_req *r);
+
+#endif

@@ -1,0 +1,385 @@
+/*
+ * fe_object.c: GetObject and HeadObject (ranges, conditionals, response-* overrides, user
+ * metadata) and DeleteObject (catalogue first, then the backend copies, whose failures are
+ * left in cleanup_queue for the cleanup role).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "fe.h"
+#include "log.h"
+#include "s3xml.h"
+
+/* The columns of get_object(), in order. */
+enum { GO_STATUS, GO_VERSION, GO_SIZE, GO_ETAG, GO_CTYPE, GO_HEADERS, GO_META, GO_TAGS,
+	GO_CKALGO, GO_CK, GO_PARTS, GO_MTIME, GO_BACKENDS };
+
+struct fe_range {
+	int present;
+	uint64_t first, last;		/* inclusive */
+};
+
+/*
+ * Parse "bytes=a-b", "bytes=a-" or "bytes=-n" against size.  Returns 0 (range set, or not
+ * present when the header is absent or not one we honour), or -1 when unsatisfiable.
+ */
+static int
+fe_parse_range(const char *value, uint64_t size, struct fe_range *range)
+{
+	range->present = 0;
+	if (value == NULL || strncmp(value, "bytes=", 6) != 0 || strchr(value, ',') != NULL)
+		return 0;
+	const char *spec = value + 6;
+	char *end;
+	if (*spec == '-') {
+		uint64_t n = strtoull(spec + 1, &end, 10);
+		if (end == spec + 1 || *end != '\0')
+			return 0;
+		if (n == 0 || size == 0)
+			return -1;
+		range->first = n >= size ? 0 : size - n;
+		range->last = size - 1;
+	} else {
+		uint64_t a = strtoull(spec, &end, 10);
+		if (end == spec || *end != '-')
+			return 0;
+		const char *b = end + 1;
+		uint64_t last = size ? size - 1 : 0;
+		if (*b != '\0') {
+			last = strtoull(b, &end, 10);
+			if (*end != '\0' || last < a)
+				return 0;
+		}
+		if (a >= size)
+			return -1;
+		range->first = a;
+		range->last = last >= size ? size - 1 : last;
+	}
+	range->present = 1;
+	return 0;
+}
+
+/* ETag lists as in If-Match: "a", "b" or *; 1 when etag is among them. */
+static int
+fe_etag_matches(const char *list, const char *etag)
+{
+	if (strcmp(list, "*") == 0)
+		return 1;
+	const char *p = list;
+	size_t elen = strlen(etag);
+	while (*p != '\0') {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		int quoted = *p == '"';
+		if (quoted)
+			p++;
+		size_t len = strcspn(p, quoted ? "\"" : ", ");
+		if (len == elen && strncmp(p, etag, elen) == 0)
+			return 1;
+		p += len;
+		if (*p == '"')
+			p++;
+	}
+	return 0;
+}
+
+/* RFC 7232 order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since. */
+static int
+fe_conditionals(const struct fe_req *r, const char *etag, time_t mtime)
+{
+	const char *im = http_header(r->http, "if-match");
+	const char *inm = http_header(r->http, "if-none-match");
+	const char *ims = http_header(r->http, "if-modified-since");
+	const char *ius = http_header(r->http, "if-unmodified-since");
+	if (im != NULL && !fe_etag_matches(im, etag))
+		return 412;
+	if (im == NULL && ius != NULL) {
+		time_t t = s3_time_parse_http(ius);
+		if (t != -1 && mtime > t)
+			return 412;
+	}
+	if (inm != NULL && fe_etag_matches(inm, etag))
+		return 304;
+	if (inm == NULL && ims != NULL) {
+		time_t t = s3_time_parse_http(ims);
+		if (t != -1 && mtime <= t)
+			return 304;
+	}
+	return 0;
+}
+
+struct fe_headers {
+	const char *v[64];
+	size_t n;
+	char *owned[32];
+	size_t nowned;
+};
+
+static void
+fe_hdr(struct fe_headers *h, const char *name, const char *value)
+{
+	if (h->n + 3 > nitems(h->v) || value == NULL)
+		return;
+	h->v[h->n++] = name;
+	h->v[h->n++] = value;
+	h->v[h->n] = NULL;
+}
+
+static const char *
+fe_hdr_own(struct fe_headers *h, char *s)
+{
+	if (h->nowned < nitems(h->owned))
+		h->owned[h->nowned++] = s;
+	return s;
+}
+
+static void
+fe_hdr_free(struct fe_headers *h)
+{
+	for (size_t i = 0; i < h->nowned; i++)
+		free(h->owned[i]);
+}
+
+/* Headers stored with the object (Content-Encoding, ...) and x-amz-meta-*, from JSON. */
+static void
+fe_stored_headers(struct fe_headers *h, const char *headers_json, const char *meta_json)
+{
+	json_t *headers = json_loads(headers_json, 0, NULL);
+	json_t *meta = json_loads(meta_json, 0, NULL);
+	const char *name;
+	json_t *value;
+	json_object_foreach(headers, name, value)
+		fe_hdr(h, fe_hdr_own(h, xstrdup(name)), fe_hdr_own(h, xstrdup(json_string_value(value))));
+	json_object_foreach(meta, name, value)
+		fe_hdr(h, fe_hdr_own(h, xasprintf("x-amz-meta-%s", name)),
+		    fe_hdr_own(h, xstrdup(json_string_value(value))));
+	json_decref(headers);
+	json_decref(meta);
+}
+
+/* response-content-type=... and friends replace the stored values on GET. */
+static void
+fe_response_overrides(struct fe_req *r, struct fe_headers *h)
+{
+	static const char *const map[][2] = {
+		{ "response-content-type", "Content-Type" },
+		{ "response-content-language", "Content-Language" },
+		{ "response-expires", "Expires" },
+		{ "response-cache-control", "Cache-Control" },
+		{ "response-content-disposition", "Content-Disposition" },
+		{ "response-content-encoding", "Content-Encoding" },
+	};
+	for (size_t i = 0; i < nitems(map); i++) {
+		const char *v = fe_param(r, map[i][0]);
+		if (v == NULL)
+			continue;
+		for (size_t j = 0; j + 1 < h->n; j += 2) {
+			if (strcasecmp(h->v[j], map[i][1]) == 0)
+				h->v[j + 1] = v;
+		}
+		int found = 0;
+		for (size_t j = 0; j + 1 < h->n; j += 2)
+			found |= strcasecmp(h->v[j], map[i][1]) == 0;
+		if (!found)
+			fe_hdr(h, map[i][1], v);
+	}
+}
+
+/* Open the first copy that is there; -1 when none is. */
+static int
+fe_open_copy(struct fe_req *r, const char *backends_array, struct backend_object *obj)
+{
+	char *list = xstrdup(backends_array);
+	char *name = xasprintf("%s/%s", r->bucket, r->key);
+	int rc = -1;
+	char *save = NULL;
+	for (char *be_name = strtok_r(list, "{},\"", &save); be_name != NULL && rc == -1;
+	    be_name = strtok_r(NULL, "{},\"", &save)) {
+		struct backend *be = fe_backend(r->fe, be_name);
+		if (be == NULL)
+			continue;
+		if (backend_open(be, name, obj) == 0)
+			rc = 0;
+		else
+			log_warn("%s: backend %s has no copy of %s", r->http->request_id, be_name, name);
+	}
+	free(name);
+	free(list);
+	return rc;
+}
+
+static void
+fe_send_object(struct fe_req *r, PGresult *res, struct fe_headers *h, uint64_t size)
+{
+	struct fe_range range;
+	if (fe_parse_range(http_header(r->http, "range"), size, &range) == -1) {
+		fe_hdr_free(h);
+		fe_error(r, "InvalidRange", NULL);
+		return;
+	}
+	struct backend_object obj = { .fd = -1 };
+	int head = strcmp(r->http->method, "HEAD") == 0;
+	if (!head && fe_open_copy(r, PQgetvalue(res, 0, GO_BACKENDS), &obj) == -1) {
+		fe_hdr_free(h);
+		fe_error(r, "InternalError", "No backend holding this object could serve it.");
+		return;
+	}
+	uint64_t first = range.present ? range.first : 0;
+	uint64_t len = range.present ? range.last - range.first + 1 : size;
+	if (range.present)
+		fe_hdr(h, "Content-Range", fe_hdr_own(h, xasprintf("bytes %" PRIu64 "-%" PRIu64
+		    "/%" PRIu64, range.first, range.last, size)));
+	http_response_start(r->http, range.present ? 206 : 200, (int64_t)len, h->v);
+	fe_hdr_free(h);
+	if (!head && obj.fd != -1)
+		http_response_add_file(r->http, obj.fd, (off_t)first, (off_t)len);
+	else if (obj.fd != -1)
+		close(obj.fd);
+	http_response_end(r->http);
+	fe_finish(r);
+}
+
+static void
+fe_get_object_done(PGresult *res, const char *errmsg, void *arg)
+{
+	struct fe_req *r = arg;
+	if (res == NULL) {
+		fe_error(r, "ServiceUnavailable", NULL);
+		return;
+	}
+	const char *status = PQgetvalue(res, 0, GO_STATUS);
+	if (strcmp(status, "OK") != 0) {
+		fe_error_status(r, status);
+		return;
+	}
+	const char *etag = PQgetvalue(res, 0, GO_ETAG);
+	time_t mtime = (time_t)strtoll(PQgetvalue(res, 0, GO_MTIME), NULL, 10);
+	uint64_t size = strtoull(PQgetvalue(res, 0, GO_SIZE), NULL, 10);
+	char lastmod[64];
+	s3_time_http(mtime, lastmod, sizeof(lastmod));
+	struct fe_headers h = { .n = 0 };
+	char *quoted = xasprintf("\"%s\"", etag);
+	fe_hdr(&h, "ETag", fe_hdr_own(&h, quoted));
+	fe_hdr(&h, "Last-Modified", lastmod);
+	int cond = fe_conditionals(r, etag, mtime);
+	if (cond == 304) {
+		fe_reply_empty(r, 304, h.v);
+		fe_hdr_free(&h);
+		return;
+	}
+	if (cond == 412) {
+		fe_hdr_free(&h);
+		fe_error(r, "PreconditionFailed", NULL);
+		return;
+	}
+	const char *ctype = PQgetisnull(res, 0, GO_CTYPE) ? "binary/octet-stream" :
+	    PQgetvalue(res, 0, GO_CTYPE);
+	fe_hdr(&h, "Content-Type", ctype);
+	fe_hdr(&h, "Accept-Ranges", "bytes");
+	fe_stored_headers(&h, PQgetvalue(res, 0, GO_HEADERS), PQgetvalue(res, 0, GO_META));
+	if (strcmp(r->http->method, "GET") == 0)
+		fe_response_overrides(r, &h);
+	fe_send_object(r, res, &h, size);
+}
+
+void
+fe_get_object(struct fe_req *r)
+{
+	const char *params[] = { r->bucket, r->key };
+	fe_db(r, "SELECT * FROM get_object($1, $2)", 2, params, fe_get_object_done);
+}
+
+/* --- DeleteObject ---------------------------------------------------------------------- */
+
+/* The copies of a deleted object, deleted now; what fails is left for the cleanup role. */
+struct fe_cleanup {
+	struct fe_ctx *fe;
+	struct strbuf done_ids;		/* "{1,2}" */
+};
+
+static void
+fe_cleanup_settled(PGresult *res, const char *errmsg, void *arg)
+{
+	/* nothing waits on this: rows not settled stay for the cleanup role */
+}
+
+static void
+fe_cleanup_claimed(PGresult *res, const char *errmsg, void *arg)
+{
+	struct fe_ctx *fe = arg;
+	if (res == NULL)
+		return;
+	struct strbuf ok;
+	strbuf_init(&ok);
+	strbuf_puts(&ok, "{");
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *id = PQgetvalue(res, i, 0);
+		struct backend *be = fe_backend(fe, PQgetvalue(res, i, 1));
+		char *name = PQgetisnull(res, i, 4) ?
+		    xasprintf("%s/%s", PQgetvalue(res, i, 2), PQgetvalue(res, i, 3)) :
+		    xstrdup(PQgetvalue(res, i, 4));
+		if (be != NULL && backend_remove(be, name) == 0) {
+			strbuf_printf(&ok, "%s%s", ok.len > 1 ? "," : "", id);
+		} else {
+			char why[256];
+			snprintf(why, sizeof(why), "%s", be ? strerror(errno) : "backend not configured");
+			log_warnx("delete of %s on %s failed (%s); left for the cleanup role", name,
+			    PQgetvalue(res, i, 1), why);
+			const char *params[] = { id, why };
+			pga_query(fe->db, "SELECT release_cleanup($1::bigint, $2, interval '10 seconds')",
+			    2, params, fe_cleanup_settled, NULL);
+		}
+		free(name);
+	}
+	strbuf_puts(&ok, "}");
+	const char *params[] = { ok.data };
+	if (ok.len > 2)
+		pga_query(fe->db, "SELECT finish_cleanup(id) FROM unnest($1::bigint[]) AS id", 1,
+		    params, fe_cleanup_settled, NULL);
+	strbuf_free(&ok);
+}
+
+static void
+fe_delete_copies(struct fe_ctx *fe, const char *ids_array)
+{
+	if (ids_array == NULL || *ids_array == '\0')
+		return;
+	const char *params[] = { ids_array, fe->owner };
+	pga_query(fe->db, "SELECT * FROM claim_cleanup_ids($1::bigint[], $2)", 2, params,
+	    fe_cleanup_claimed, fe);
+}
+
+static void
+fe_delete_object_done(PGresult *res, const char *errmsg, void *arg)
+{
+	struct fe_req *r = arg;
+	if (res == NULL) {
+		fe_error(r, "ServiceUnavailable", NULL);
+		return;
+	}
+	const char *status = PQgetvalue(res, 0, 0);
+	if (strcmp(status, "NoSuchBucket") == 0) {
+		fe_error(r, status, NULL);
+		return;
+	}
+	if (strcmp(status, "OK") == 0)
+		fe_delete_copies(r->fe, PQgetvalue(res, 0, 1));
+	fe_reply_empty(r, 204, NULL);
+}
+
+void
+fe_delete_object(struct fe_req *r)
+{
+	const char *params[] = { r->bucket, r->key };
+	fe_db(r, "SELECT status, cleanup_ids FROM delete_object($1, $2)", 2, params,
+	    fe_delete_object_done);
+}
