@@ -421,6 +421,8 @@ fe_authenticate(struct fe_req *r)
 		if (r->content_sha256 == NULL)
 			r->content_sha256 = SIGV4_UNSIGNED_PAYLOAD;
 	}
+	if (err == SIGV4_OK && !sigv4_signed_headers_has(r->auth.signed_headers, "host"))
+		err = SIGV4_ERR_MALFORMED;
 	if (err != SIGV4_OK) {
 		fe_error(r, fe_auth_error_code(err, r->auth.presigned), sigv4_strerror(err));
 		return -1;
