@@ -9,6 +9,12 @@
 #include "log.h"
 #include "util.h"
 
+/* Server notices ("relation already exists, skipping") are not worth a log line. */
+static void
+db_ignore_notice(void *arg, const char *message)
+{
+}
+
 PGconn *
 db_connect(const char *url, const char *role, int64_t timeout_ms, char *errbuf,
     size_t errbuf_size)
@@ -29,7 +35,7 @@ db_connect(const char *url, const char *role, int64_t timeout_ms, char *errbuf,
 		PQfinish(conn);
 		return NULL;
 	}
-	PQsetNoticeProcessor(conn, NULL, NULL);
+	PQsetNoticeProcessor(conn, db_ignore_notice, NULL);
 	return conn;
 }
 

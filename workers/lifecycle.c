@@ -1,4 +1,38 @@
 /*
- * lifecycle.c: PLACEHOLDER, being written.
+ * lifecycle.c: s3mux-lifecycle, the background role that expires and transitions objects by
+ *     age rules.
+ *
+ * In this release the role does no work yet: it takes its advisory lock(s) (LOCK_LIFECYCLE in
+ * locks.h), listens on the channel s3mux_lifecycle and waits, so that the supervisor, the
+ * standby logic and the tests have a real process to run.  It will apply lifecycle_rules:
+ * expire objects older than expire_after and move objects older than transition_after to
+ * another backend.
+ *
+ * Usage: s3mux-lifecycle [-fhv] [-c FILE] [--once]
+ *   -c FILE   configuration (default SYSCONFDIR/s3mux/s3mux.yaml)
+ *   -f        log to standard error instead of syslog
+ *   --once    one pass, then exit: 0 done, 1 failed or no database, 2 bad configuration,
+ *             3 the lock is held by another instance
+ *   -v        debug logging
+ * Signals: SIGTERM/SIGINT stop after the current item, SIGHUP reloads the configuration,
+ * SIGUSR1 reopens the log file.  Everything else is the shared skeleton in src/worker.c;
+ * see s3mux-lifecycle(8).
  */
-int main(void) { return 1; }
+#include "locks.h"
+#include "worker.h"
+
+int
+main(int argc, char **argv)
+{
+	static const int64_t locks[] = { LOCK_LIFECYCLE };
+	static const struct worker_role role = {
+		.id = ROLE_LIFECYCLE,
+		.name = "lifecycle",
+		.locks = locks,
+		.nlocks = sizeof(locks) / sizeof(locks[0]),
+		.channel = "s3mux_lifecycle",
+		.pass = NULL,
+		.no_work_yet = 1,
+	};
+	return worker_main(argc, argv, &role);
+}

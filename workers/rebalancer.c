@@ -1,4 +1,38 @@
 /*
- * rebalancer.c: PLACEHOLDER, being written.
+ * rebalancer.c: s3mux-rebalancer, the background role that evens out backends, drains a
+ *     backend, runs bucket migrate and re-encrypt.
+ *
+ * In this release the role does no work yet: it takes its advisory lock(s) (LOCK_REBALANCE,
+ * LOCK_DRAIN in locks.h), listens on the channel s3mux_rebalancer and waits, so that the
+ * supervisor, the standby logic and the tests have a real process to run.  It will move
+ * objects from fuller backends to emptier ones, empty a backend that is being drained, and run
+ * the one-off bucket migrate and re-encrypt jobs.
+ *
+ * Usage: s3mux-rebalancer [-fhv] [-c FILE] [--once]
+ *   -c FILE   configuration (default SYSCONFDIR/s3mux/s3mux.yaml)
+ *   -f        log to standard error instead of syslog
+ *   --once    one pass, then exit: 0 done, 1 failed or no database, 2 bad configuration,
+ *             3 the lock is held by another instance
+ *   -v        debug logging
+ * Signals: SIGTERM/SIGINT stop after the current item, SIGHUP reloads the configuration,
+ * SIGUSR1 reopens the log file.  Everything else is the shared skeleton in src/worker.c;
+ * see s3mux-rebalancer(8).
  */
-int main(void) { return 1; }
+#include "locks.h"
+#include "worker.h"
+
+int
+main(int argc, char **argv)
+{
+	static const int64_t locks[] = { LOCK_REBALANCE, LOCK_DRAIN };
+	static const struct worker_role role = {
+		.id = ROLE_REBALANCER,
+		.name = "rebalancer",
+		.locks = locks,
+		.nlocks = sizeof(locks) / sizeof(locks[0]),
+		.channel = "s3mux_rebalancer",
+		.pass = NULL,
+		.no_work_yet = 1,
+	};
+	return worker_main(argc, argv, &role);
+}
