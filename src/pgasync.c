@@ -188,6 +188,11 @@ pga_conn_poll(struct pga_conn *c)
 }
 
 static void
+pga_ignore_notice(void *arg, const char *message)
+{
+}
+
+static void
 pga_conn_connect(struct pga_conn *c)
 {
 	char timeout[32];
@@ -200,7 +205,7 @@ pga_conn_connect(struct pga_conn *c)
 		pga_conn_drop(c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
 		return;
 	}
-	PQsetNoticeProcessor(c->pg, NULL, NULL);
+	PQsetNoticeProcessor(c->pg, pga_ignore_notice, NULL);
 	c->state = PGA_CONNECTING;
 	pga_conn_poll(c);
 }

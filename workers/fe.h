@@ -31,6 +31,7 @@ struct fe_ctx {
 	struct proctitle title;
 	struct child_link link;
 	struct http_server *s3;
+	struct http_server *admin;	/* NULL without listen.admin */
 	struct pga_pool *db;
 	struct backend **backends;	/* in configuration order */
 	size_t nbackends;
