@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "db.h"
 #include "log.h"
 #include "util.h"
@@ -123,4 +124,21 @@ db_alive(PGconn *conn)
 	int ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
 	PQclear(res);
 	return ok;
+}
+
+int
+db_register_backends(PGconn *conn, const struct s3mux_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nbackends; i++) {
+		const struct cfg_backend *b = &cfg->backends[i];
+		char quota[24];
+		snprintf(quota, sizeof(quota), "%llu", (unsigned long long)b->quota);
+		const char *params[] = { b->name, b->driver == BACKEND_DRIVER_S3 ? "s3" : "fs", quota };
+		PGresult *res = db_query(conn, "SELECT register_backend($1, $2, $3::bigint)", 3,
+		    params);
+		if (res == NULL)
+			return -1;
+		PQclear(res);
+	}
+	return 0;
 }

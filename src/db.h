@@ -20,6 +20,10 @@ PGresult *db_query(PGconn *conn, const char *sql, int nparams, const char *const
 /* pg_try_advisory_lock: 1 when taken, 0 when another session holds it, -1 on error. */
 int db_try_advisory_lock(PGconn *conn, int64_t lock_id);
 int db_advisory_unlock(PGconn *conn, int64_t lock_id);
+struct s3mux_config;
+/* Make the configured backends known to the catalogue, with their current quotas; -1 on error. */
+int db_register_backends(PGconn *conn, const struct s3mux_config *cfg);
+
 /* 1 when the connection is usable (a cheap round trip succeeded), else 0. */
 int db_alive(PGconn *conn);
 

@@ -216,12 +216,17 @@ sup_reload_prepare(struct sup_ctx *ctx, const struct s3mux_config *cfg,
 		return -1;
 	if (sup_reload_listener(&ctx->admin, admin, cfg->listen.admin, err, errlen) == -1)
 		goto fail;
-	if (ctx->state == SUP_RUNNING &&
-	    sup_str_differs(ctx->cfg->database.url, cfg->database.url)) {
+	if (ctx->state == SUP_RUNNING) {
+		/* a new database must be reachable and migrated; for the same one, a failure to
+		 * bring the backends' quotas up to date is reported but does not stop the reload */
 		char why[512];
+		int url_changed = sup_str_differs(ctx->cfg->database.url, cfg->database.url);
 		if (sup_schema_apply(cfg, why, sizeof(why)) == -1) {
-			snprintf(err, errlen, "new database.url: %s", why);
-			goto fail;
+			if (url_changed) {
+				snprintf(err, errlen, "new database.url: %s", why);
+				goto fail;
+			}
+			log_warnx("reload: database: %s; backend quotas not updated", why);
 		}
 	}
 	return 0;

@@ -2,7 +2,7 @@
  * schema.c: before any child starts, reach the database and apply the sql/ migrations.
  *
  * The supervisor connects as application "s3mux-supervisor", applies what is missing with
- * migrate_apply() and disconnects: it keeps no database session while it runs.  When the
+ * migrate_apply(), registers the configured backends and their quotas, and disconnects: it keeps no database session while it runs.  When the
  * database cannot be reached (or the migrations fail) it says why and tries again every
  * SUP_DB_RETRY_MS from a timer, so SIGTERM and SIGHUP are still served while it waits.
  */
@@ -31,9 +31,15 @@ sup_schema_apply(const struct s3mux_config *cfg, char *err, size_t errlen)
 	}
 	int applied = 0;
 	int rc = migrate_apply(conn, migrate_sqldir(), &applied);
+	if (rc == -1) {
+		PQfinish(conn);
+		snprintf(err, errlen, "applying the migrations in %s failed", migrate_sqldir());
+		return -1;
+	}
+	rc = db_register_backends(conn, cfg);
 	PQfinish(conn);
 	if (rc == -1) {
-		snprintf(err, errlen, "applying the migrations in %s failed", migrate_sqldir());
+		snprintf(err, errlen, "registering the configured backends failed");
 		return -1;
 	}
 	if (applied > 0)

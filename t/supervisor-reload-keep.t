@@ -45,7 +45,7 @@ with open(cfg) as f:
 with open(cfg, "w") as f:
     f.write(text)
 daemon = Daemon(cfg).start()
-t.ok(daemon.wait_log(r"front end 0 ready", 20), "the front end is up")
+t.ok(daemon.wait_log(r"frontend 0\[\d+\] info: serving S3", 20), "the front end is up")
 fe = daemon.child("frontend 0")
 rep = daemon.child("replicator")
 
