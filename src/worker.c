@@ -751,8 +751,7 @@ worker_prepare(struct worker_ctx *ctx)
 	struct worker_internal *in = ctx->internal;
 	log_init(ctx->role->name, ctx->foreground ? LOG_DEST_STDERR : LOG_DEST_SYSLOG,
 	    ctx->verbose);
-	if (getenv("S3MUX_PARENT_FD") == NULL)
-		proctitle_set(&in->title, "s3muxd: %s", ctx->role->name);
+	proctitle_set(&in->title, "s3muxd: %s", ctx->role->name);
 	char err[1024];
 	ctx->cfg = worker_load_config(ctx, err, sizeof(err));
 	if (ctx->cfg == NULL) {

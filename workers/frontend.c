@@ -257,8 +257,8 @@ main(int argc, char **argv)
 	gethostname(host, sizeof(host) - 1);
 	snprintf(fe.owner, sizeof(fe.owner), "frontend:%s:%ld", host, (long)getpid());
 	fe.base = event_base_new();
-	if (child_link_init(&fe.link, fe.base, fe_parent_gone, &fe) == 0)
-		proctitle_set(&fe.title, "s3muxd: frontend %d", fe.index);
+	child_link_init(&fe.link, fe.base, fe_parent_gone, &fe);
+	proctitle_set(&fe.title, "s3muxd: frontend %d", fe.index);
 	fe_signals(&fe);
 	if (fe_start(&fe) == -1) {
 		fe_cleanup(&fe);
