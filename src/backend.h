@@ -22,49 +22,88 @@
 
 struct backend;
 
-/* A write in progress; each driver's own put struct begins with this. */
+/* A transfer in progress; each driver's own put and get structs begin with these. */
 struct backend_put {
 	struct backend *be;
 };
 
-/* Completion of a write: err 0 on success, else an errno value with a message. */
+struct backend_get {
+	struct backend *be;
+};
+
+/* Completion: err 0 on success, else an errno value (ENOENT: no such object) and a message. */
 typedef void (*backend_done_cb)(void *arg, int err, const char *message);
+
+#define BACKEND_ACCEPTED 0
+#define BACKEND_FULL 1			/* accepted, but pause until told there is room */
 
 struct backend_put_cbs {
 	void (*on_writable)(void *arg);	/* room again after a write returned BACKEND_FULL */
 	backend_done_cb on_done;	/* after backend_put_finish */
 };
 
-#define BACKEND_ACCEPTED 0
-#define BACKEND_FULL 1			/* accepted, but pause until on_writable */
-
-/* What a read found. */
-struct backend_object {
+/* What the backend knows of a stored object. */
+struct backend_stat {
 	uint64_t size;
 	int64_t mtime;			/* seconds since the epoch */
-	int fd;				/* fs: an open descriptor the caller now owns; else -1 */
 };
 
+typedef void (*backend_stat_cb)(void *arg, int err, const struct backend_stat *st);
+
+struct backend_get_cbs {
+	/* The object is there; st->size is the whole object's size, whatever the range. */
+	void (*on_start)(void *arg, const struct backend_stat *st);
+	/* Bytes of the range, in order.  Return BACKEND_FULL to pause until backend_get_resume. */
+	int (*on_data)(void *arg, const char *data, size_t len);
+	/* The end: err 0 when every byte of the range was delivered.  A missing object ends
+	 * with ENOENT before on_start. */
+	backend_done_cb on_done;
+};
+
+/* A local file: what open() gives drivers that have one (the fs driver). */
+struct backend_object {
+	uint64_t size;
+	int64_t mtime;
+	int fd;				/* the caller owns it */
+};
+
+/*
+ * A driver.  Every call that takes a callback answers from the event loop, never from inside
+ * the call itself.  open is optional (NULL when the driver has no local files); the rest
+ * are required.
+ */
 struct backend_ops {
 	const char *driver;
 	void *(*create)(const struct cfg_backend *conf, struct event_base *base, char *err,
 	    size_t errlen);
 	void (*destroy)(void *state);
+
+	/* Write name: size bytes (-1: unknown).  The bytes replace name only at put_finish;
+	 * put_abort (or a failure) leaves whatever was there before. */
 	struct backend_put *(*put_start)(struct backend *be, const char *name, int64_t size,
 	    const struct backend_put_cbs *cbs, void *arg);
 	int (*put_write)(struct backend_put *put, const void *data, size_t len);
-	void (*put_finish)(struct backend_put *put);
-	void (*put_abort)(struct backend_put *put);
-	/* Open for reading; -1 with errno (ENOENT: no such object). */
+	void (*put_finish)(struct backend_put *put);	/* on_done follows; frees put */
+	void (*put_abort)(struct backend_put *put);	/* no callback; frees put */
+
+	/* Read length bytes from offset (-1: to the end). */
+	struct backend_get *(*get_start)(struct backend *be, const char *name, uint64_t offset,
+	    int64_t length, const struct backend_get_cbs *cbs, void *arg);
+	void (*get_resume)(struct backend_get *get);
+	void (*get_abort)(struct backend_get *get);	/* no callback; frees get */
+
+	/* Open the local file holding name: 0, or -1 with errno. */
 	int (*open)(struct backend *be, const char *name, struct backend_object *obj);
-	/* Delete; 0 also when it was not there; -1 with errno. */
-	int (*remove)(struct backend *be, const char *name);
+	void (*stat)(struct backend *be, const char *name, backend_stat_cb cb, void *arg);
+	/* Delete; a missing object is not an error. */
+	void (*remove)(struct backend *be, const char *name, backend_done_cb cb, void *arg);
 };
 
 struct backend {
 	char *name;
 	const struct backend_ops *ops;
 	void *state;
+	struct event_base *base;
 };
 
 /*
@@ -82,8 +121,27 @@ struct backend_put *backend_put_start(struct backend *be, const char *name, int6
 int backend_put_write(struct backend_put *put, const void *data, size_t len);
 void backend_put_finish(struct backend_put *put);
 void backend_put_abort(struct backend_put *put);
+struct backend_get *backend_get_start(struct backend *be, const char *name, uint64_t offset,
+    int64_t length, const struct backend_get_cbs *cbs, void *arg);
+void backend_get_resume(struct backend_get *get);
+void backend_get_abort(struct backend_get *get);
+/* -1 with errno ENOTSUP when the driver has no local files. */
 int backend_open(struct backend *be, const char *name, struct backend_object *obj);
-int backend_remove(struct backend *be, const char *name);
+void backend_stat(struct backend *be, const char *name, backend_stat_cb cb, void *arg);
+void backend_remove(struct backend *be, const char *name, backend_done_cb cb, void *arg);
+
+/*
+ * Blocking forms for the background roles, which run a pass outside any event loop: they
+ * run the backend's own event base until the call completes.  The base given to
+ * backend_new() must then be one that nothing else is dispatching.
+ */
+int backend_remove_wait(struct backend *be, const char *name, char *err, size_t errlen);
+int backend_stat_wait(struct backend *be, const char *name, struct backend_stat *st,
+    char *err, size_t errlen);
+
+/* Call cb(arg, err, message) from the loop soon: for drivers that finish synchronously. */
+void backend_defer_done(struct event_base *base, backend_done_cb cb, void *arg, int err,
+    const char *message);
 
 extern const struct backend_ops backend_fs_ops;
 

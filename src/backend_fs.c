@@ -300,21 +300,181 @@ fs_open(struct backend *be, const char *name, struct backend_object *obj)
 	return 0;
 }
 
-static int
-fs_remove(struct backend *be, const char *name)
+static void
+fs_stat(struct backend *be, const char *name, backend_stat_cb cb, void *arg)
+{
+	struct backend_object obj;
+	if (fs_open(be, name, &obj) == -1) {
+		int err = errno;
+		cb(arg, err, NULL);	/* synchronous: see fs_stat_deferred below */
+		return;
+	}
+	close(obj.fd);
+	struct backend_stat st = { .size = obj.size, .mtime = obj.mtime };
+	cb(arg, 0, &st);
+}
+
+struct fs_stat_call {
+	struct backend *be;
+	char *name;
+	backend_stat_cb cb;
+	void *arg;
+};
+
+static void
+fs_stat_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct fs_stat_call *call = arg;
+	fs_stat(call->be, call->name, call->cb, call->arg);
+	free(call->name);
+	free(call);
+}
+
+/* Answer from the loop, as the interface promises. */
+static void
+fs_stat_deferred(struct backend *be, const char *name, backend_stat_cb cb, void *arg)
+{
+	struct fs_stat_call *call = xcalloc(1, sizeof(*call));
+	call->be = be;
+	call->name = xstrdup(name);
+	call->cb = cb;
+	call->arg = arg;
+	event_base_once(be->base, -1, EV_TIMEOUT, fs_stat_run, call, NULL);
+}
+
+static void
+fs_remove(struct backend *be, const char *name, backend_done_cb cb, void *arg)
 {
 	struct fs_state *fs = be->state;
 	char *path = fs_path(fs, name);
 	int rc = unlink(path);
-	int saved = errno;
+	int err = rc == -1 && errno != ENOENT ? errno : 0;
 	if (rc == 0)
 		fs_fsync_dir(path);
+	char message[256] = "";
+	if (err != 0)
+		snprintf(message, sizeof(message), "unlink %s: %s", path, strerror(err));
 	free(path);
-	if (rc == -1 && saved != ENOENT) {
-		errno = saved;
-		return -1;
+	backend_defer_done(be->base, cb, arg, err, message);
+}
+
+/* --- reads as a stream (for copies between backends; the front end uses open) ----------- */
+
+#define FS_GET_SLICE (256 * 1024)
+
+struct fs_get {
+	struct backend_get base;
+	int fd;
+	uint64_t offset;
+	uint64_t left;
+	struct backend_get_cbs cbs;
+	void *arg;
+	struct event *step;
+	int paused;
+	int started;
+	int err;
+	char *buf;
+};
+
+static void
+fs_get_free(struct fs_get *get)
+{
+	if (get->fd != -1)
+		close(get->fd);
+	if (get->step != NULL)
+		event_free(get->step);
+	free(get->buf);
+	free(get);
+}
+
+static void
+fs_get_end(struct fs_get *get, int err, const char *message)
+{
+	backend_done_cb done = get->cbs.on_done;
+	void *arg = get->arg;
+	fs_get_free(get);
+	done(arg, err, message);
+}
+
+/* One slice per loop turn, so a large read never holds the loop for long. */
+static void
+fs_get_step(evutil_socket_t unused, short what, void *arg)
+{
+	struct fs_get *get = arg;
+	if (get->left == 0) {
+		fs_get_end(get, 0, NULL);
+		return;
 	}
-	return 0;
+	size_t want = get->left < FS_GET_SLICE ? (size_t)get->left : FS_GET_SLICE;
+	ssize_t n = pread(get->fd, get->buf, want, (off_t)get->offset);
+	if (n <= 0) {
+		int err = n == 0 ? EIO : errno;
+		fs_get_end(get, err, n == 0 ? "file shorter than expected" : strerror(err));
+		return;
+	}
+	get->offset += (uint64_t)n;
+	get->left -= (uint64_t)n;
+	if (get->cbs.on_data(get->arg, get->buf, (size_t)n) == BACKEND_FULL) {
+		get->paused = 1;
+		return;
+	}
+	event_active(get->step, EV_TIMEOUT, 0);
+}
+
+static void
+fs_get_begin(evutil_socket_t unused, short what, void *arg)
+{
+	struct fs_get *get = arg;
+	if (get->err != 0) {
+		fs_get_end(get, get->err, strerror(get->err));
+		return;
+	}
+	struct stat st;
+	fstat(get->fd, &st);
+	struct backend_stat bst = { .size = (uint64_t)st.st_size, .mtime = st.st_mtime };
+	get->cbs.on_start(get->arg, &bst);
+	event_assign(get->step, get->base.be->base, -1, 0, fs_get_step, get);
+	event_active(get->step, EV_TIMEOUT, 0);
+}
+
+static struct backend_get *
+fs_get_start(struct backend *be, const char *name, uint64_t offset, int64_t length,
+    const struct backend_get_cbs *cbs, void *arg)
+{
+	struct fs_get *get = xcalloc(1, sizeof(*get));
+	struct backend_object obj = { .fd = -1 };
+	get->base.be = be;
+	get->cbs = *cbs;
+	get->arg = arg;
+	get->fd = -1;
+	get->buf = xmalloc(FS_GET_SLICE);
+	if (fs_open(be, name, &obj) == -1) {
+		get->err = errno;
+	} else {
+		get->fd = obj.fd;
+		get->offset = offset < obj.size ? offset : obj.size;
+		uint64_t avail = obj.size - get->offset;
+		get->left = length < 0 || (uint64_t)length > avail ? avail : (uint64_t)length;
+	}
+	get->step = event_new(be->base, -1, 0, fs_get_begin, get);
+	event_active(get->step, EV_TIMEOUT, 0);
+	return &get->base;
+}
+
+static void
+fs_get_resume(struct backend_get *base)
+{
+	struct fs_get *get = (struct fs_get *)base;
+	if (!get->paused)
+		return;
+	get->paused = 0;
+	event_active(get->step, EV_TIMEOUT, 0);
+}
+
+static void
+fs_get_abort(struct backend_get *base)
+{
+	fs_get_free((struct fs_get *)base);
 }
 
 const struct backend_ops backend_fs_ops = {
@@ -325,6 +485,10 @@ const struct backend_ops backend_fs_ops = {
 	.put_write = fs_put_write,
 	.put_finish = fs_put_finish,
 	.put_abort = fs_put_abort,
+	.get_start = fs_get_start,
+	.get_resume = fs_get_resume,
+	.get_abort = fs_get_abort,
 	.open = fs_open,
+	.stat = fs_stat_deferred,
 	.remove = fs_remove,
 };

@@ -117,11 +117,10 @@ fe_conditionals(const struct fe_req *r, const char *etag, time_t mtime)
 	return 0;
 }
 
+/* Response headers as NULL-terminated name, value pairs; every string is owned. */
 struct fe_headers {
-	const char *v[64];
+	char *v[65];
 	size_t n;
-	char *owned[32];
-	size_t nowned;
 };
 
 static void
@@ -129,24 +128,17 @@ fe_hdr(struct fe_headers *h, const char *name, const char *value)
 {
 	if (h->n + 3 > nitems(h->v) || value == NULL)
 		return;
-	h->v[h->n++] = name;
-	h->v[h->n++] = value;
+	h->v[h->n++] = xstrdup(name);
+	h->v[h->n++] = xstrdup(value);
 	h->v[h->n] = NULL;
-}
-
-static const char *
-fe_hdr_own(struct fe_headers *h, char *s)
-{
-	if (h->nowned < nitems(h->owned))
-		h->owned[h->nowned++] = s;
-	return s;
 }
 
 static void
 fe_hdr_free(struct fe_headers *h)
 {
-	for (size_t i = 0; i < h->nowned; i++)
-		free(h->owned[i]);
+	for (size_t i = 0; i < h->n; i++)
+		free(h->v[i]);
+	h->n = 0;
 }
 
 /* Headers stored with the object (Content-Encoding, ...) and x-amz-meta-*, from JSON. */
@@ -158,10 +150,12 @@ fe_stored_headers(struct fe_headers *h, const char *headers_json, const char *me
 	const char *name;
 	json_t *value;
 	json_object_foreach(headers, name, value)
-		fe_hdr(h, fe_hdr_own(h, xstrdup(name)), fe_hdr_own(h, xstrdup(json_string_value(value))));
-	json_object_foreach(meta, name, value)
-		fe_hdr(h, fe_hdr_own(h, xasprintf("x-amz-meta-%s", name)),
-		    fe_hdr_own(h, xstrdup(json_string_value(value))));
+		fe_hdr(h, name, json_string_value(value));
+	json_object_foreach(meta, name, value) {
+		char *full = xasprintf("x-amz-meta-%s", name);
+		fe_hdr(h, full, json_string_value(value));
+		free(full);
+	}
 	json_decref(headers);
 	json_decref(meta);
 }
@@ -182,39 +176,141 @@ fe_response_overrides(struct fe_req *r, struct fe_headers *h)
 		const char *v = fe_param(r, map[i][0]);
 		if (v == NULL)
 			continue;
-		for (size_t j = 0; j + 1 < h->n; j += 2) {
-			if (strcasecmp(h->v[j], map[i][1]) == 0)
-				h->v[j + 1] = v;
-		}
 		int found = 0;
-		for (size_t j = 0; j + 1 < h->n; j += 2)
-			found |= strcasecmp(h->v[j], map[i][1]) == 0;
+		for (size_t j = 0; j + 1 < h->n; j += 2) {
+			if (strcasecmp(h->v[j], map[i][1]) == 0) {
+				free(h->v[j + 1]);
+				h->v[j + 1] = xstrdup(v);
+				found = 1;
+			}
+		}
 		if (!found)
 			fe_hdr(h, map[i][1], v);
 	}
 }
 
-/* Open the first copy that is there; -1 when none is. */
-static int
-fe_open_copy(struct fe_req *r, const char *backends_array, struct backend_object *obj)
+/* A GET being served: the copies still to try, and the one streaming. */
+struct fe_get {
+	struct fe_req *r;
+	struct fe_headers h;
+	int status;
+	uint64_t first, len;
+	char *name;
+	char *copies;			/* the backends left to try, as "{a,b}" */
+	char *cursor;
+	struct backend_get *get;
+	int started;
+};
+
+static void fe_get_try_next(struct fe_get *g);
+
+static void
+fe_get_free(struct fe_req *r, struct fe_get *g)
 {
-	char *list = xstrdup(backends_array);
-	char *name = xasprintf("%s/%s", r->bucket, r->key);
-	int rc = -1;
-	char *save = NULL;
-	for (char *be_name = strtok_r(list, "{},\"", &save); be_name != NULL && rc == -1;
-	    be_name = strtok_r(NULL, "{},\"", &save)) {
+	fe_hdr_free(&g->h);
+	free(g->name);
+	free(g->copies);
+	free(g);
+	r->op = NULL;
+	r->on_abort = NULL;
+	r->http->on_drain = NULL;
+}
+
+static void
+fe_get_client_gone(struct fe_req *r)
+{
+	struct fe_get *g = r->op;
+	if (g->get != NULL)
+		backend_get_abort(g->get);
+	fe_get_free(r, g);
+	fe_finish(r);
+}
+
+static void
+fe_get_drain(struct http_request *http, void *arg)
+{
+	struct fe_req *r = arg;
+	struct fe_get *g = r->op;
+	if (g != NULL && g->get != NULL)
+		backend_get_resume(g->get);
+}
+
+static void
+fe_get_on_start(void *arg, const struct backend_stat *st)
+{
+	struct fe_get *g = arg;
+	g->started = 1;
+	http_response_start(g->r->http, g->status, (int64_t)g->len, (const char *const *)g->h.v);
+}
+
+static int
+fe_get_on_data(void *arg, const char *data, size_t len)
+{
+	struct fe_get *g = arg;
+	http_response_write(g->r->http, data, len);
+	if (http_response_pending(g->r->http) < HTTP_OUTPUT_HIGH_MARK)
+		return BACKEND_ACCEPTED;
+	g->r->http->on_drain = fe_get_drain;
+	return BACKEND_FULL;
+}
+
+static void
+fe_get_on_done(void *arg, int err, const char *message)
+{
+	struct fe_get *g = arg;
+	struct fe_req *r = g->r;
+	g->get = NULL;
+	if (err != 0 && !g->started) {
+		log_warnx("%s: copy of %s unreadable (%s); trying the next", r->http->request_id,
+		    g->name, message);
+		fe_get_try_next(g);
+		return;
+	}
+	fe_get_free(r, g);
+	if (err != 0) {
+		fe_error(r, "InternalError", message);	/* cuts the connection mid-body */
+		return;
+	}
+	http_response_end(r->http);
+	fe_finish(r);
+}
+
+/* A local file: hand it to the connection (sendfile). */
+static void
+fe_get_send_file(struct fe_get *g, struct backend_object *obj)
+{
+	struct fe_req *r = g->r;
+	http_response_start(r->http, g->status, (int64_t)g->len, (const char *const *)g->h.v);
+	http_response_add_file(r->http, obj->fd, (off_t)g->first, (off_t)g->len);
+	http_response_end(r->http);
+	fe_get_free(r, g);
+	fe_finish(r);
+}
+
+static void
+fe_get_try_next(struct fe_get *g)
+{
+	struct fe_req *r = g->r;
+	static const struct backend_get_cbs cbs = { fe_get_on_start, fe_get_on_data,
+		fe_get_on_done };
+	char *be_name;
+	while ((be_name = strtok_r(g->cursor ? NULL : g->copies, "{},\"", &g->cursor)) != NULL) {
 		struct backend *be = fe_backend(r->fe, be_name);
 		if (be == NULL)
 			continue;
-		if (backend_open(be, name, obj) == 0)
-			rc = 0;
-		else
-			log_warn("%s: backend %s has no copy of %s", r->http->request_id, be_name, name);
+		struct backend_object obj = { .fd = -1 };
+		if (backend_open(be, g->name, &obj) == 0) {
+			fe_get_send_file(g, &obj);
+			return;
+		}
+		if (errno == ENOTSUP) {
+			g->get = backend_get_start(be, g->name, g->first, (int64_t)g->len, &cbs, g);
+			return;
+		}
+		log_warn("%s: backend %s has no copy of %s", r->http->request_id, be_name, g->name);
 	}
-	free(name);
-	free(list);
-	return rc;
+	fe_get_free(r, g);
+	fe_error(r, "InternalError", "No backend holding this object could serve it.");
 }
 
 static void
@@ -226,26 +322,30 @@ fe_send_object(struct fe_req *r, PGresult *res, struct fe_headers *h, uint64_t s
 		fe_error(r, "InvalidRange", NULL);
 		return;
 	}
-	struct backend_object obj = { .fd = -1 };
-	int head = strcmp(r->http->method, "HEAD") == 0;
-	if (!head && fe_open_copy(r, PQgetvalue(res, 0, GO_BACKENDS), &obj) == -1) {
-		fe_hdr_free(h);
-		fe_error(r, "InternalError", "No backend holding this object could serve it.");
+	struct fe_get *g = xcalloc(1, sizeof(*g));
+	g->r = r;
+	g->h = *h;
+	g->status = range.present ? 206 : 200;
+	g->first = range.present ? range.first : 0;
+	g->len = range.present ? range.last - range.first + 1 : size;
+	if (range.present) {
+		char *cr = xasprintf("bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, range.first,
+		    range.last, size);
+		fe_hdr(&g->h, "Content-Range", cr);
+		free(cr);
+	}
+	r->op = g;
+	r->on_abort = fe_get_client_gone;
+	if (strcmp(r->http->method, "HEAD") == 0 || g->len == 0) {
+		http_response_start(r->http, g->status, (int64_t)g->len, (const char *const *)g->h.v);
+		http_response_end(r->http);
+		fe_get_free(r, g);
+		fe_finish(r);
 		return;
 	}
-	uint64_t first = range.present ? range.first : 0;
-	uint64_t len = range.present ? range.last - range.first + 1 : size;
-	if (range.present)
-		fe_hdr(h, "Content-Range", fe_hdr_own(h, xasprintf("bytes %" PRIu64 "-%" PRIu64
-		    "/%" PRIu64, range.first, range.last, size)));
-	http_response_start(r->http, range.present ? 206 : 200, (int64_t)len, h->v);
-	fe_hdr_free(h);
-	if (!head && obj.fd != -1)
-		http_response_add_file(r->http, obj.fd, (off_t)first, (off_t)len);
-	else if (obj.fd != -1)
-		close(obj.fd);
-	http_response_end(r->http);
-	fe_finish(r);
+	g->name = xasprintf("%s/%s", r->bucket, r->key);
+	g->copies = xstrdup(PQgetvalue(res, 0, GO_BACKENDS));
+	fe_get_try_next(g);
 }
 
 static void
@@ -268,11 +368,12 @@ fe_get_object_done(PGresult *res, const char *errmsg, void *arg)
 	s3_time_http(mtime, lastmod, sizeof(lastmod));
 	struct fe_headers h = { .n = 0 };
 	char *quoted = xasprintf("\"%s\"", etag);
-	fe_hdr(&h, "ETag", fe_hdr_own(&h, quoted));
+	fe_hdr(&h, "ETag", quoted);
+	free(quoted);
 	fe_hdr(&h, "Last-Modified", lastmod);
 	int cond = fe_conditionals(r, etag, mtime);
 	if (cond == 304) {
-		fe_reply_empty(r, 304, h.v);
+		fe_reply_empty(r, 304, (const char *const *)h.v);
 		fe_hdr_free(&h);
 		return;
 	}
@@ -303,13 +404,35 @@ fe_get_object(struct fe_req *r)
 /* The copies of a deleted object, deleted now; what fails is left for the cleanup role. */
 struct fe_cleanup {
 	struct fe_ctx *fe;
-	struct strbuf done_ids;		/* "{1,2}" */
+	char id[24];
+	char *name;
+	char *backend;
 };
 
 static void
 fe_cleanup_settled(PGresult *res, const char *errmsg, void *arg)
 {
-	/* nothing waits on this: rows not settled stay for the cleanup role */
+	/* nothing waits on this: a row not settled stays for the cleanup role */
+}
+
+static void
+fe_cleanup_removed(void *arg, int err, const char *message)
+{
+	struct fe_cleanup *c = arg;
+	if (err == 0) {
+		const char *params[] = { c->id };
+		pga_query(c->fe->db, "SELECT finish_cleanup($1::bigint)", 1, params,
+		    fe_cleanup_settled, NULL);
+	} else {
+		log_warnx("delete of %s on %s failed (%s); left for the cleanup role", c->name,
+		    c->backend, message);
+		const char *params[] = { c->id, message };
+		pga_query(c->fe->db, "SELECT release_cleanup($1::bigint, $2, interval '10 seconds')",
+		    2, params, fe_cleanup_settled, NULL);
+	}
+	free(c->name);
+	free(c->backend);
+	free(c);
 }
 
 static void
@@ -318,34 +441,20 @@ fe_cleanup_claimed(PGresult *res, const char *errmsg, void *arg)
 	struct fe_ctx *fe = arg;
 	if (res == NULL)
 		return;
-	struct strbuf ok;
-	strbuf_init(&ok);
-	strbuf_puts(&ok, "{");
 	for (int i = 0; i < PQntuples(res); i++) {
-		const char *id = PQgetvalue(res, i, 0);
-		struct backend *be = fe_backend(fe, PQgetvalue(res, i, 1));
-		char *name = PQgetisnull(res, i, 4) ?
+		struct fe_cleanup *c = xcalloc(1, sizeof(*c));
+		c->fe = fe;
+		snprintf(c->id, sizeof(c->id), "%s", PQgetvalue(res, i, 0));
+		c->backend = xstrdup(PQgetvalue(res, i, 1));
+		c->name = PQgetisnull(res, i, 4) ?
 		    xasprintf("%s/%s", PQgetvalue(res, i, 2), PQgetvalue(res, i, 3)) :
 		    xstrdup(PQgetvalue(res, i, 4));
-		if (be != NULL && backend_remove(be, name) == 0) {
-			strbuf_printf(&ok, "%s%s", ok.len > 1 ? "," : "", id);
-		} else {
-			char why[256];
-			snprintf(why, sizeof(why), "%s", be ? strerror(errno) : "backend not configured");
-			log_warnx("delete of %s on %s failed (%s); left for the cleanup role", name,
-			    PQgetvalue(res, i, 1), why);
-			const char *params[] = { id, why };
-			pga_query(fe->db, "SELECT release_cleanup($1::bigint, $2, interval '10 seconds')",
-			    2, params, fe_cleanup_settled, NULL);
-		}
-		free(name);
+		struct backend *be = fe_backend(fe, c->backend);
+		if (be != NULL)
+			backend_remove(be, c->name, fe_cleanup_removed, c);
+		else
+			fe_cleanup_removed(c, ENOENT, "backend not configured");
 	}
-	strbuf_puts(&ok, "}");
-	const char *params[] = { ok.data };
-	if (ok.len > 2)
-		pga_query(fe->db, "SELECT finish_cleanup(id) FROM unnest($1::bigint[]) AS id", 1,
-		    params, fe_cleanup_settled, NULL);
-	strbuf_free(&ok);
 }
 
 static void
