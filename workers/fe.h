@@ -108,7 +108,37 @@ void fe_list_objects(struct fe_req *r);
 void fe_get_object(struct fe_req *r);
 void fe_delete_object(struct fe_req *r);
 
+/* fe_meta.c: what a request says about the object it creates */
+struct fe_object_meta {
+	char *content_type;
+	char *headers_json;		/* Content-Encoding, Cache-Control, ... */
+	char *meta_json;		/* x-amz-meta-* */
+	char *tags_json;		/* x-amz-tagging */
+	const char *checksum_algo;	/* "CRC32", ...; NULL for none */
+};
+
+struct fe_tag {
+	char *key;
+	char *value;
+};
+
+/* NULL, or the S3 error code of what is wrong; free m in either case. */
+const char *fe_object_meta_parse(const struct fe_req *r, struct fe_object_meta *m);
+void fe_object_meta_free(struct fe_object_meta *m);
+char *fe_tags_json(const struct fe_tag *tags, size_t n);
+int fe_tag_valid(const char *key, const char *value);
+const char *fe_placement(const struct fe_ctx *fe);
+
 /* fe_put.c */
 void fe_put_object(struct fe_req *r);
+/* UploadPart: the body streams into a part of the upload. */
+void fe_upload_part(struct fe_req *r);
+
+/* fe_multipart.c */
+void fe_create_multipart(struct fe_req *r);
+void fe_complete_multipart(struct fe_req *r);
+void fe_abort_multipart(struct fe_req *r);
+void fe_list_parts(struct fe_req *r);
+void fe_list_multipart(struct fe_req *r);
 
 #endif

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "checksum.h"
@@ -49,14 +48,16 @@ struct fe_put {
 	struct checksum sha256;		/* when the payload hash is a hex SHA-256 */
 	int want_sha256;
 	struct checksum extra;		/* the x-amz-checksum-* algorithm, if any */
+	enum checksum_algo extra_algo;	/* its algorithm (extra's is cleared by the final) */
 	const char *extra_value;	/* its expected value: header, or NULL for a trailer */
 	uint8_t content_md5[16];
 	int want_md5;
 	int chunked;
 	struct sigv4_chunked dec;
-	char *content_type;
-	char *headers_json;
-	char *meta_json;
+	struct fe_object_meta meta;
+	int part;			/* UploadPart: the part number; 0 for PutObject */
+	char backend_name[128];
+	char *object_name;		/* UploadPart: where the part goes */
 	int busy_tries;
 	struct event *retry;
 	char etag[CHECKSUM_HEX_BUF];
@@ -75,9 +76,8 @@ put_free(struct fe_put *put)
 		sigv4_chunked_free(&put->dec);
 	if (put->retry != NULL)
 		event_free(put->retry);
-	free(put->content_type);
-	free(put->headers_json);
-	free(put->meta_json);
+	fe_object_meta_free(&put->meta);
+	free(put->object_name);
 	free(put);
 }
 
@@ -93,8 +93,17 @@ put_abort_intent(struct fe_put *put)
 {
 	if (put->pending_id[0] == '\0')
 		return;
-	const char *params[] = { put->pending_id };
-	pga_query(put->r->fe->db, "SELECT abort_put($1::bigint)", 1, params, put_ignore, NULL);
+	if (put->part) {
+		char size[24];
+		snprintf(size, sizeof(size), "%llu", (unsigned long long)put->declared);
+		const char *params[] = { put->backend_name, size };
+		pga_query(put->r->fe->db, "SELECT abort_part($1, $2::bigint)", 2, params, put_ignore,
+		    NULL);
+	} else {
+		const char *params[] = { put->pending_id };
+		pga_query(put->r->fe->db, "SELECT abort_put($1::bigint)", 1, params, put_ignore,
+		    NULL);
+	}
 	put->pending_id[0] = '\0';
 }
 
@@ -156,6 +165,15 @@ put_committed(PGresult *res, const char *errmsg, void *arg)
 {
 	struct fe_req *r = arg;
 	struct fe_put *put = r->op;
+	if (res != NULL && put->part && strcmp(PQgetvalue(res, 0, 0), "NoSuchUpload") == 0) {
+		put->pending_id[0] = '\0';	/* the catalogue queued the part for deletion */
+		put->phase = PUT_FAILED;
+		r->op = NULL;
+		r->on_abort = NULL;
+		put_free(put);
+		fe_error(r, "NoSuchUpload", NULL);
+		return;
+	}
 	if (res == NULL || strcmp(PQgetvalue(res, 0, 0), "OK") != 0) {
 		log_warnx("%s: commit of %s/%s failed: %s; the intent is left for the reaper",
 		    r->http->request_id, r->bucket, r->key, res ? PQgetvalue(res, 0, 0) : errmsg);
@@ -170,7 +188,7 @@ put_committed(PGresult *res, const char *errmsg, void *arg)
 	char quoted[CHECKSUM_HEX_BUF + 2];
 	snprintf(quoted, sizeof(quoted), "\"%s\"", put->etag);
 	const char *headers[] = { "ETag", quoted,
-		put->extra.algo != CHECKSUM_NONE ? checksum_header_name(put->extra.algo) : NULL,
+		put->extra_algo != CHECKSUM_NONE ? checksum_header_name(put->extra_algo) : NULL,
 		put->checksum_b64, NULL };
 	http_response_start(r->http, 200, 0, headers);
 	http_response_end(r->http);
@@ -178,17 +196,37 @@ put_committed(PGresult *res, const char *errmsg, void *arg)
 }
 
 static void
+put_commit_part(struct fe_put *put)
+{
+	struct fe_req *r = put->r;
+	char size[24], declared[24], part[16];
+	snprintf(size, sizeof(size), "%llu", (unsigned long long)put->received);
+	snprintf(declared, sizeof(declared), "%llu", (unsigned long long)put->declared);
+	snprintf(part, sizeof(part), "%d", put->part);
+	const char *params[] = { fe_param(r, "uploadId"), put->backend_name, r->bucket, r->key,
+		part, declared, size, put->etag,
+		put->extra_algo != CHECKSUM_NONE ? put->checksum_b64 : NULL, put->object_name };
+	put->phase = PUT_COMMIT;
+	fe_db(r, "SELECT commit_part($1, $2, $3, $4, $5::int, $6::bigint, $7::bigint, $8, $9, $10)",
+	    10, params, put_committed);
+}
+
+static void
 put_commit(struct fe_put *put)
 {
 	struct fe_req *r = put->r;
+	if (put->part) {
+		put_commit_part(put);
+		return;
+	}
 	char size[24];
 	snprintf(size, sizeof(size), "%llu", (unsigned long long)put->received);
-	const char *algo = put->extra.algo != CHECKSUM_NONE ?
-	    checksum_algo_name(put->extra.algo) : NULL;
+	const char *algo = put->extra_algo != CHECKSUM_NONE ?
+	    checksum_algo_name(put->extra_algo) : NULL;
 	const char *params[] = {
-		put->pending_id, size, put->etag, put->content_type, put->headers_json,
-		put->meta_json, "{}", algo, algo ? put->checksum_b64 : NULL, size, "none", NULL,
-		"0",
+		put->pending_id, size, put->etag, put->meta.content_type, put->meta.headers_json,
+		put->meta.meta_json, put->meta.tags_json, algo, algo ? put->checksum_b64 : NULL,
+		size, "none", NULL, "0",
 	};
 	put->phase = PUT_COMMIT;
 	fe_db(r, "SELECT status FROM commit_put($1::bigint, $2::bigint, $3, $4, $5::jsonb, "
@@ -219,13 +257,13 @@ put_backend_done(void *arg, int err, const char *message)
 static int
 put_verify_checksum(struct fe_put *put)
 {
-	if (put->extra.algo == CHECKSUM_NONE)
+	if (put->extra_algo == CHECKSUM_NONE)
 		return 0;
 	checksum_final(&put->extra, put->checksum_b64);
 	const char *expect = put->extra_value;
 	if (expect == NULL && put->chunked) {
 		const struct sigv4_trailer *t = sigv4_chunked_trailer(&put->dec,
-		    checksum_header_name(put->extra.algo));
+		    checksum_header_name(put->extra_algo));
 		expect = t ? t->value : NULL;
 	}
 	if (expect == NULL)
@@ -266,7 +304,7 @@ put_body_end(struct http_request *http, void *arg)
 	if (put_verify_checksum(put) == -1) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "The %s you specified did not match the calculated "
-		    "checksum.", checksum_algo_name(put->extra.algo));
+		    "checksum.", checksum_algo_name(put->extra_algo));
 		put_fail(put, "BadDigest", msg);
 		return;
 	}
@@ -343,7 +381,8 @@ put_start_body(struct fe_put *put, const char *backend_name)
 {
 	struct fe_req *r = put->r;
 	put->be = fe_backend(r->fe, backend_name);
-	char *name = xasprintf("%s/%s", r->bucket, r->key);
+	snprintf(put->backend_name, sizeof(put->backend_name), "%s", backend_name);
+	char *name = put->part ? xstrdup(put->object_name) : xasprintf("%s/%s", r->bucket, r->key);
 	const struct backend_put_cbs cbs = { put_backend_writable, put_backend_done };
 	put->bp = put->be ? backend_put_start(put->be, name, (int64_t)put->declared, &cbs, put) :
 	    NULL;
@@ -377,8 +416,13 @@ put_begun(PGresult *res, const char *errmsg, void *arg)
 		return;
 	}
 	const char *status = PQgetvalue(res, 0, 0);
-	if (strcmp(status, "OK") == 0)
+	if (strcmp(status, "OK") == 0 && put->part) {
+		/* a part holds no intent; its reservation is what abort_part releases */
+		snprintf(put->pending_id, sizeof(put->pending_id), "part");
+		put->object_name = xstrdup(PQgetvalue(res, 0, 2));
+	} else if (strcmp(status, "OK") == 0) {
 		snprintf(put->pending_id, sizeof(put->pending_id), "%s", PQgetvalue(res, 0, 2));
+	}
 	if (put->client_gone) {
 		put_abort_intent(put);
 		put_done(put);
@@ -407,9 +451,17 @@ put_begin(struct fe_put *put)
 	struct fe_req *r = put->r;
 	char size[24];
 	snprintf(size, sizeof(size), "%llu", (unsigned long long)put->declared);
-	const char *params[] = { r->bucket, r->key, size, r->fe->owner, r->fe->candidates,
-		r->fe->cfg->placement == PLACEMENT_PACK ? "pack" : "spread" };
 	put->phase = PUT_BEGIN;
+	if (put->part) {
+		char part[16];
+		snprintf(part, sizeof(part), "%d", put->part);
+		const char *params[] = { r->bucket, r->key, fe_param(r, "uploadId"), part, size };
+		fe_db(r, "SELECT status, backend, object_name FROM begin_part($1, $2, $3, $4::int, "
+		    "$5::bigint)", 5, params, put_begun);
+		return;
+	}
+	const char *params[] = { r->bucket, r->key, size, r->fe->owner, r->fe->candidates,
+		fe_placement(r->fe) };
 	fe_db(r, "SELECT status, backend, pending_id FROM begin_put($1, $2, $3::bigint, $4, "
 	    "$5::text[], $6)", 6, params, put_begun);
 }
@@ -470,56 +522,10 @@ put_parse_checksum(struct fe_put *put)
 	const char *sdk = http_header(http, "x-amz-sdk-checksum-algorithm");
 	if (algo == CHECKSUM_NONE && sdk != NULL)
 		algo = checksum_algo_parse(sdk);
-	if (algo != CHECKSUM_NONE && algo != CHECKSUM_MD5)
-		return checksum_init(&put->extra, algo);
-	return 0;
-}
-
-static char *
-put_json_headers(const struct http_request *http)
-{
-	static const char *const stored[][2] = {
-		{ "content-encoding", "Content-Encoding" },
-		{ "content-disposition", "Content-Disposition" },
-		{ "content-language", "Content-Language" },
-		{ "cache-control", "Cache-Control" },
-		{ "expires", "Expires" },
-	};
-	json_t *obj = json_object();
-	for (size_t i = 0; i < nitems(stored); i++) {
-		const char *v = http_header(http, stored[i][0]);
-		if (v == NULL)
-			continue;
-		if (i == 0 && strncmp(v, "aws-chunked", 11) == 0) {
-			v += 11;
-			while (*v == ',' || *v == ' ')
-				v++;
-			if (*v == '\0')
-				continue;
-		}
-		json_object_set_new(obj, stored[i][1], json_string(v));
-	}
-	char *s = json_dumps(obj, JSON_COMPACT);
-	json_decref(obj);
-	return s;
-}
-
-/* x-amz-meta-* as a JSON object; NULL when larger than S3 allows. */
-static char *
-put_json_meta(const struct http_request *http)
-{
-	json_t *obj = json_object();
-	size_t bytes = 0;
-	for (size_t i = 0; i < http->nheaders; i++) {
-		const char *name = http->headers[i].name;
-		if (strncmp(name, "x-amz-meta-", 11) != 0)
-			continue;
-		bytes += strlen(name + 11) + strlen(http->headers[i].value);
-		json_object_set_new(obj, name + 11, json_string(http->headers[i].value));
-	}
-	char *s = bytes <= FE_MAX_META_BYTES ? json_dumps(obj, JSON_COMPACT) : NULL;
-	json_decref(obj);
-	return s;
+	if (algo == CHECKSUM_NONE || algo == CHECKSUM_MD5)
+		return 0;
+	put->extra_algo = algo;
+	return checksum_init(&put->extra, algo);
 }
 
 static const char *
@@ -547,20 +553,15 @@ put_check_headers(struct fe_put *put)
 		return "InvalidDigest";
 	if (put_parse_checksum(put) == -1)
 		return "InvalidArgument";
-	put->meta_json = put_json_meta(r->http);
-	if (put->meta_json == NULL)
-		return "MetadataTooLarge";
-	put->headers_json = put_json_headers(r->http);
-	const char *ctype = http_header(r->http, "content-type");
-	put->content_type = ctype ? xstrdup(ctype) : NULL;
-	return NULL;
+	return put->part ? NULL : fe_object_meta_parse(r, &put->meta);
 }
 
-void
-fe_put_object(struct fe_req *r)
+static void
+put_start(struct fe_req *r, int part)
 {
 	struct fe_put *put = xcalloc(1, sizeof(*put));
 	put->r = r;
+	put->part = part;
 	checksum_init(&put->md5, CHECKSUM_MD5);
 	const char *bad = put_check_headers(put);
 	if (bad != NULL) {
@@ -571,4 +572,24 @@ fe_put_object(struct fe_req *r)
 	r->op = put;
 	r->on_abort = put_client_gone;
 	put_begin(put);
+}
+
+void
+fe_put_object(struct fe_req *r)
+{
+	put_start(r, 0);
+}
+
+void
+fe_upload_part(struct fe_req *r)
+{
+	const char *part = fe_param(r, "partNumber");
+	char *end;
+	long n = part ? strtol(part, &end, 10) : 0;
+	if (part == NULL || *end != '\0' || n < 1 || n > 10000) {
+		fe_error(r, "InvalidArgument", "Part number must be an integer between 1 and 10000, "
+		    "inclusive");
+		return;
+	}
+	put_start(r, (int)n);
 }

@@ -484,6 +484,8 @@ fe_dispatch_bucket(struct fe_req *r, const char *method)
 {
 	if (strcmp(method, "GET") == 0 && fe_has_param(r, "location"))
 		fe_get_bucket_location(r);
+	else if (strcmp(method, "GET") == 0 && fe_has_param(r, "uploads"))
+		fe_list_multipart(r);
 	else if (strcmp(method, "GET") == 0)
 		fe_list_objects(r);
 	else if (strcmp(method, "PUT") == 0 && r->nparams == 0)
@@ -506,9 +508,23 @@ fe_dispatch_object(struct fe_req *r, const char *method)
 		fe_error(r, "KeyTooLongError", NULL);
 		return;
 	}
-	int sub = fe_has_param(r, "uploads") || fe_has_param(r, "uploadId") ||
-	    fe_has_param(r, "tagging") || fe_has_param(r, "acl") || fe_has_param(r, "retention");
-	if (sub)
+	int upload = fe_has_param(r, "uploadId");
+	int sub = fe_has_param(r, "tagging") || fe_has_param(r, "acl") ||
+	    fe_has_param(r, "retention");
+	if (strcmp(method, "POST") == 0 && fe_has_param(r, "uploads"))
+		fe_create_multipart(r);
+	else if (strcmp(method, "POST") == 0 && upload)
+		fe_complete_multipart(r);
+	else if (strcmp(method, "PUT") == 0 && upload &&
+	    http_header(r->http, "x-amz-copy-source") != NULL)
+		fe_error(r, "NotImplemented", "UploadPartCopy is not implemented yet.");
+	else if (strcmp(method, "PUT") == 0 && upload)
+		fe_upload_part(r);
+	else if (strcmp(method, "DELETE") == 0 && upload)
+		fe_abort_multipart(r);
+	else if (strcmp(method, "GET") == 0 && upload)
+		fe_list_parts(r);
+	else if (sub)
 		fe_error(r, "NotImplemented", "This object operation is not implemented yet.");
 	else if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
 		fe_get_object(r);
