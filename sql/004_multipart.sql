@@ -133,10 +133,10 @@ $$;
 
 -- Queue the parts of an upload for deletion, releasing their bytes to orphans.
 CREATE FUNCTION drop_parts(p_upload_id text, p_reason text)
-RETURNS integer LANGUAGE plpgsql AS $$
+RETURNS bigint[] LANGUAGE plpgsql AS $$
 DECLARE
 	u multipart_uploads;
-	n integer;
+	ids bigint[];
 	total bigint;
 BEGIN
 	SELECT * INTO u FROM multipart_uploads WHERE upload_id = p_upload_id;
@@ -145,26 +145,28 @@ BEGIN
 	queued AS (
 		INSERT INTO cleanup_queue (backend, bucket, key, object_name, reason, size)
 		SELECT u.backend, u.bucket, u.key, g.object_name, p_reason, g.size FROM gone g
-		RETURNING size)
-	SELECT count(*), coalesce(sum(size), 0) INTO n, total FROM queued;
+		RETURNING id, size)
+	SELECT array_agg(id), coalesce(sum(size), 0) INTO ids, total FROM queued;
 	UPDATE backend_quotas SET bytes_used = bytes_used - total, orphan_bytes = orphan_bytes + total
 	WHERE backend = u.backend;
-	RETURN n;
+	RETURN ids;
 END
 $$;
 
-CREATE FUNCTION abort_multipart(p_bucket text, p_key text, p_upload_id text)
-RETURNS text LANGUAGE plpgsql AS $$
+CREATE FUNCTION abort_multipart(p_bucket text, p_key text, p_upload_id text,
+    OUT status text, OUT cleanup_ids bigint[])
+LANGUAGE plpgsql AS $$
 BEGIN
 	PERFORM 1 FROM multipart_uploads
 	WHERE upload_id = p_upload_id AND bucket = p_bucket AND key = p_key AND state = 'open'
 	FOR UPDATE;
 	IF NOT FOUND THEN
-		RETURN 'NoSuchUpload';
+		status := 'NoSuchUpload';
+		RETURN;
 	END IF;
-	PERFORM drop_parts(p_upload_id, 'aborted upload');
+	cleanup_ids := drop_parts(p_upload_id, 'aborted upload');
 	DELETE FROM multipart_uploads WHERE upload_id = p_upload_id;
-	RETURN 'OK';
+	status := 'OK';
 END
 $$;
 
@@ -212,6 +214,7 @@ BEGIN
 	total := 0;
 	names := '{}';
 	sizes := '{}';
+	-- first the list itself (order, existence, ETags), then the sizes
 	FOR i IN 1 .. array_length(p_parts, 1) LOOP
 		IF i > 1 AND p_parts[i] <= p_parts[i - 1] THEN
 			status := 'InvalidPartOrder';
@@ -225,15 +228,17 @@ BEGIN
 			bad_part := p_parts[i];
 			RETURN;
 		END IF;
-		IF i < array_length(p_parts, 1) AND p.size < p_min_part THEN
-			status := 'EntityTooSmall';
-			bad_part := p_parts[i];
-			RETURN;
-		END IF;
 		names := names || p.object_name;
 		sizes := sizes || p.size;
 		total := total + p.size;
 		md5s := md5s || decode(p.etag, 'hex');
+	END LOOP;
+	FOR i IN 1 .. array_length(p_parts, 1) - 1 LOOP
+		IF sizes[i] < p_min_part THEN
+			status := 'EntityTooSmall';
+			bad_part := p_parts[i];
+			RETURN;
+		END IF;
 	END LOOP;
 	etag := md5(md5s) || '-' || array_length(p_parts, 1);
 	UPDATE backend_quotas q SET bytes_reserved = q.bytes_reserved + total
@@ -269,7 +274,8 @@ END
 $$;
 
 CREATE FUNCTION complete_commit(p_upload_id text, p_pending_id bigint, p_etag text,
-    p_size bigint, p_sizes bigint[], OUT status text, OUT version bigint)
+    p_size bigint, p_sizes bigint[], OUT status text, OUT version bigint,
+    OUT cleanup_ids bigint[])
 LANGUAGE plpgsql AS $$
 DECLARE
 	u multipart_uploads;
@@ -285,7 +291,7 @@ BEGIN
 		RETURN;
 	END IF;
 	UPDATE objects SET part_sizes = p_sizes WHERE bucket = u.bucket AND key = u.key;
-	PERFORM drop_parts(p_upload_id, 'completed upload');
+	cleanup_ids := drop_parts(p_upload_id, 'completed upload');
 	UPDATE multipart_uploads SET state = 'completed', result_etag = p_etag, result_size = p_size
 	WHERE upload_id = p_upload_id;
 END

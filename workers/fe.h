@@ -8,6 +8,7 @@
 #define S3MUX_FE_H
 
 #include <stdint.h>
+#include <time.h>
 #include <event2/event.h>
 
 #include "backend.h"
@@ -105,8 +106,41 @@ void fe_get_bucket_location(struct fe_req *r);
 void fe_list_objects(struct fe_req *r);
 
 /* fe_object.c */
+/* The columns of get_object(), in order. */
+enum { GO_STATUS, GO_VERSION, GO_SIZE, GO_ETAG, GO_CTYPE, GO_HEADERS, GO_META, GO_TAGS,
+	GO_CKALGO, GO_CK, GO_PARTS, GO_MTIME, GO_BACKENDS };
+
+struct fe_range {
+	int present;
+	uint64_t first, last;		/* inclusive */
+};
+
+/* A Range value against an object of size: 0 (set, or not present), -1 unsatisfiable. */
+int fe_parse_range(const char *value, uint64_t size, struct fe_range *range);
+/* 0 when the conditions hold, else 304 or 412 (see fe_object.c). */
+int fe_conditionals(const struct fe_req *r, const char *prefix, const char *etag,
+    time_t mtime);
 void fe_get_object(struct fe_req *r);
 void fe_delete_object(struct fe_req *r);
+/* Delete now the copies queued as cleanup rows ids_array ("{1,2}"), in the background. */
+void fe_delete_copies(struct fe_ctx *fe, const char *ids_array);
+
+/* fe_copy.c */
+void fe_copy_object(struct fe_req *r);
+void fe_upload_part_copy(struct fe_req *r);
+
+/* fe_batch.c */
+void fe_delete_objects(struct fe_req *r);
+/* Append strings as a PostgreSQL array literal ("{"a","b"}"). */
+void fe_pg_array(struct strbuf *out, char *const *items, size_t n);
+
+/* fe_subres.c: tagging, ACLs, versioning */
+void fe_put_object_tagging(struct fe_req *r);
+void fe_get_object_tagging(struct fe_req *r);
+void fe_delete_object_tagging(struct fe_req *r);
+void fe_get_acl(struct fe_req *r);
+void fe_put_acl(struct fe_req *r);
+void fe_get_bucket_versioning(struct fe_req *r);
 
 /* fe_meta.c: what a request says about the object it creates */
 struct fe_object_meta {

@@ -30,37 +30,77 @@ fe_owner_xml(struct strbuf *xml, const struct cfg_credential *cred)
 	strbuf_puts(xml, "</Owner>");
 }
 
+static char *fe_token_encode(const char *next);
+static char *fe_token_decode(const char *token);
+
 static void
 fe_list_buckets_done(PGresult *res, const char *errmsg, void *arg)
 {
 	struct fe_req *r = arg;
 	if (fe_db_failed(r, res, errmsg))
 		return;
+	const char *max_param = fe_param(r, "max-buckets");
+	long max = max_param ? strtol(max_param, NULL, 10) : 10000;
+	const char *prefix = fe_param(r, "prefix");
 	struct strbuf xml;
 	strbuf_init(&xml);
 	strbuf_puts(&xml, S3XML_DECL "<ListAllMyBucketsResult xmlns=\"" S3XML_NS "\">");
 	fe_owner_xml(&xml, r->cred);
 	strbuf_puts(&xml, "<Buckets>");
+	long listed = 0;
+	const char *last = NULL;
+	int truncated = 0;
 	for (int i = 0; i < PQntuples(res); i++) {
 		const char *name = PQgetvalue(res, i, 0);
 		if (!fe_bucket_allowed(r->cred, name))
 			continue;
+		if (listed == max) {
+			truncated = 1;
+			break;
+		}
 		char when[40];
 		s3_time_iso8601((time_t)strtoll(PQgetvalue(res, i, 1), NULL, 10), when, sizeof(when));
 		strbuf_puts(&xml, "<Bucket>");
 		s3xml_elem(&xml, "Name", name);
 		s3xml_elem(&xml, "CreationDate", when);
 		strbuf_puts(&xml, "</Bucket>");
+		listed++;
+		last = name;
 	}
-	strbuf_puts(&xml, "</Buckets></ListAllMyBucketsResult>");
+	strbuf_puts(&xml, "</Buckets>");
+	if (truncated && last != NULL) {
+		char *token = fe_token_encode(last);
+		s3xml_elem(&xml, "ContinuationToken", token);
+		free(token);
+	}
+	if (prefix != NULL)
+		s3xml_elem(&xml, "Prefix", prefix);
+	strbuf_puts(&xml, "</ListAllMyBucketsResult>");
 	fe_reply_xml(r, 200, &xml);
 }
 
 void
 fe_list_buckets(struct fe_req *r)
 {
-	fe_db(r, "SELECT name, extract(epoch FROM created_at)::bigint FROM buckets ORDER BY name",
-	    0, NULL, fe_list_buckets_done);
+	const char *max = fe_param(r, "max-buckets");
+	const char *token = fe_param(r, "continuation-token");
+	const char *prefix = fe_param(r, "prefix");
+	char *end;
+	if (max != NULL && (strtol(max, &end, 10) < 1 || strtol(max, NULL, 10) > 10000 ||
+	    *end != '\0')) {
+		fe_error(r, "InvalidArgument", "max-buckets must be an integer from 1 to 10000");
+		return;
+	}
+	char *after = token ? fe_token_decode(token) : xstrdup("");
+	if (after == NULL) {
+		fe_error(r, "InvalidArgument", "The continuation token provided is incorrect");
+		return;
+	}
+	const char *params[] = { after, prefix ? prefix : "" };
+	fe_db(r, "SELECT name, extract(epoch FROM created_at)::bigint FROM buckets "
+	    "WHERE name > $1 AND starts_with(name, $2) ORDER BY name", 2, params,
+	    fe_list_buckets_done);
+	free(after);
 }
 
 /* --- CreateBucket, DeleteBucket, HeadBucket, GetBucketLocation ------------------------- */
@@ -177,7 +217,9 @@ fe_get_bucket_location(struct fe_req *r)
 /* --- ListObjects, ListObjectsV2 -------------------------------------------------------- */
 
 struct fe_list {
+	struct fe_req *r;
 	int v2;
+	int versions;			/* ListObjectVersions */
 	int url_encode;
 	int fetch_owner;
 	long max_keys;
@@ -186,6 +228,13 @@ struct fe_list {
 	const char *marker;		/* v1 marker, v2 start-after */
 	const char *token;		/* v2 continuation-token as sent */
 };
+
+static const char *
+fe_param_or(const struct fe_list *ls, const char *name)
+{
+	const char *v = fe_param(ls->r, name);
+	return v ? v : "";
+}
 
 static void
 fe_list_value(struct strbuf *xml, const struct fe_list *ls, const char *name, const char *value)
@@ -201,14 +250,23 @@ fe_list_value(struct strbuf *xml, const struct fe_list *ls, const char *name, co
 	strbuf_free(&enc);
 }
 
+static const char *
+fe_list_root(const struct fe_list *ls)
+{
+	return ls->versions ? "ListVersionsResult" : "ListBucketResult";
+}
+
 static void
 fe_list_header(struct strbuf *xml, const struct fe_list *ls, const char *bucket, int truncated,
     int count)
 {
-	strbuf_printf(xml, S3XML_DECL "<ListBucketResult xmlns=\"" S3XML_NS "\">");
+	strbuf_printf(xml, S3XML_DECL "<%s xmlns=\"" S3XML_NS "\">", fe_list_root(ls));
 	s3xml_elem(xml, "Name", bucket);
 	fe_list_value(xml, ls, "Prefix", ls->prefix);
-	if (ls->v2) {
+	if (ls->versions) {
+		fe_list_value(xml, ls, "KeyMarker", ls->marker);
+		s3xml_elem(xml, "VersionIdMarker", fe_param_or(ls, "version-id-marker"));
+	} else if (ls->v2) {
 		if (ls->token != NULL)
 			s3xml_elem(xml, "ContinuationToken", ls->token);
 		if (ls->marker[0] != '\0')
@@ -237,14 +295,17 @@ fe_list_entry(struct strbuf *xml, const struct fe_list *ls, const struct fe_req 
 	}
 	char when[40];
 	s3_time_iso8601((time_t)strtoll(PQgetvalue(res, row, 4), NULL, 10), when, sizeof(when));
-	strbuf_puts(xml, "<Contents>");
+	strbuf_puts(xml, ls->versions ? "<Version>" : "<Contents>");
 	fe_list_value(xml, ls, "Key", PQgetvalue(res, row, 1));
+	if (ls->versions)
+		strbuf_puts(xml, "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
 	s3xml_elem(xml, "LastModified", when);
 	strbuf_printf(xml, "<ETag>&quot;%s&quot;</ETag>", PQgetvalue(res, row, 3));
 	strbuf_printf(xml, "<Size>%s</Size>", PQgetvalue(res, row, 2));
 	if (!ls->v2 || ls->fetch_owner)
 		fe_owner_xml(xml, r->cred);
-	strbuf_puts(xml, "<StorageClass>STANDARD</StorageClass></Contents>");
+	strbuf_puts(xml, "<StorageClass>STANDARD</StorageClass>");
+	strbuf_puts(xml, ls->versions ? "</Version>" : "</Contents>");
 }
 
 /* A continuation token is the position to continue after, base64-free: hex of its bytes. */
@@ -303,7 +364,10 @@ fe_list_objects_done(PGresult *res, const char *errmsg, void *arg)
 		fe_list_entry(&xml, ls, r, res, i);
 	if (truncated && count > 0) {
 		const char *next = PQgetvalue(res, count, 5);
-		if (ls->v2) {
+		if (ls->versions) {
+			fe_list_value(&xml, ls, "NextKeyMarker", PQgetvalue(res, count, 1));
+			s3xml_elem(&xml, "NextVersionIdMarker", "null");
+		} else if (ls->v2) {
 			char *token = fe_token_encode(next);
 			s3xml_elem(&xml, "NextContinuationToken", token);
 			free(token);
@@ -311,7 +375,7 @@ fe_list_objects_done(PGresult *res, const char *errmsg, void *arg)
 			fe_list_value(&xml, ls, "NextMarker", PQgetvalue(res, count, 1));
 		}
 	}
-	strbuf_puts(&xml, "</ListBucketResult>");
+	strbuf_printf(&xml, "</%s>", fe_list_root(ls));
 	free(ls);
 	r->op = NULL;
 	fe_reply_xml(r, 200, &xml);
@@ -323,10 +387,12 @@ fe_list_params(struct fe_req *r, struct fe_list *ls)
 	const char *list_type = fe_param(r, "list-type");
 	const char *max = fe_param(r, "max-keys");
 	const char *enc = fe_param(r, "encoding-type");
-	ls->v2 = list_type != NULL && strcmp(list_type, "2") == 0;
+	ls->r = r;
+	ls->versions = fe_has_param(r, "versions");
+	ls->v2 = !ls->versions && list_type != NULL && strcmp(list_type, "2") == 0;
 	ls->prefix = fe_param(r, "prefix") ? fe_param(r, "prefix") : "";
 	ls->delimiter = fe_param(r, "delimiter") ? fe_param(r, "delimiter") : "";
-	ls->marker = fe_param(r, ls->v2 ? "start-after" : "marker");
+	ls->marker = fe_param(r, ls->versions ? "key-marker" : ls->v2 ? "start-after" : "marker");
 	ls->marker = ls->marker ? ls->marker : "";
 	ls->token = ls->v2 ? fe_param(r, "continuation-token") : NULL;
 	ls->fetch_owner = fe_param(r, "fetch-owner") && strcmp(fe_param(r, "fetch-owner"), "true") == 0;

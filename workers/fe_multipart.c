@@ -176,6 +176,8 @@ mpu_committed(PGresult *res, const char *errmsg, void *arg)
 	char etag[80];
 	snprintf(etag, sizeof(etag), "%s", c->etag);
 	int ok = res != NULL && strcmp(PQgetvalue(res, 0, 0), "OK") == 0;
+	if (ok)
+		fe_delete_copies(r->fe, PQgetvalue(res, 0, 1));	/* the parts */
 	mpu_complete_done(c);
 	if (r->http->closed)
 		return;
@@ -209,7 +211,8 @@ mpu_assembled(void *arg, int err, const char *message)
 	char total[24];
 	snprintf(total, sizeof(total), "%" PRIu64, c->total);
 	const char *params[] = { upload_id, c->pending_id, c->etag, total, c->sizes };
-	fe_db(r, "SELECT status FROM complete_commit($1, $2::bigint, $3, $4::bigint, $5::bigint[])",
+	fe_db(r, "SELECT status, cleanup_ids FROM complete_commit($1, $2::bigint, $3, $4::bigint, "
+	    "$5::bigint[])",
 	    5, params, mpu_committed);
 }
 
@@ -326,6 +329,7 @@ mpu_aborted(PGresult *res, const char *errmsg, void *arg)
 		fe_error_status(r, status);
 		return;
 	}
+	fe_delete_copies(r->fe, PQgetvalue(res, 0, 1));
 	fe_reply_empty(r, 204, NULL);
 }
 
@@ -333,7 +337,8 @@ void
 fe_abort_multipart(struct fe_req *r)
 {
 	const char *params[] = { r->bucket, r->key, fe_param(r, "uploadId") };
-	fe_db(r, "SELECT abort_multipart($1, $2, $3)", 3, params, mpu_aborted);
+	fe_db(r, "SELECT status, cleanup_ids FROM abort_multipart($1, $2, $3)", 3, params,
+	    mpu_aborted);
 }
 
 /* --- ListParts ------------------------------------------------------------------------- */

@@ -17,20 +17,11 @@
 #include "log.h"
 #include "s3xml.h"
 
-/* The columns of get_object(), in order. */
-enum { GO_STATUS, GO_VERSION, GO_SIZE, GO_ETAG, GO_CTYPE, GO_HEADERS, GO_META, GO_TAGS,
-	GO_CKALGO, GO_CK, GO_PARTS, GO_MTIME, GO_BACKENDS };
-
-struct fe_range {
-	int present;
-	uint64_t first, last;		/* inclusive */
-};
-
 /*
  * Parse "bytes=a-b", "bytes=a-" or "bytes=-n" against size.  Returns 0 (range set, or not
  * present when the header is absent or not one we honour), or -1 when unsatisfiable.
  */
-static int
+int
 fe_parse_range(const char *value, uint64_t size, struct fe_range *range)
 {
 	range->present = 0;
@@ -92,14 +83,22 @@ fe_etag_matches(const char *list, const char *etag)
 	return 0;
 }
 
-/* RFC 7232 order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since. */
-static int
-fe_conditionals(const struct fe_req *r, const char *etag, time_t mtime)
+/*
+ * RFC 7232 order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since; prefix ""
+ * for the request's own conditions, "x-amz-copy-source-" for a copy's source.
+ */
+int
+fe_conditionals(const struct fe_req *r, const char *prefix, const char *etag, time_t mtime)
 {
-	const char *im = http_header(r->http, "if-match");
-	const char *inm = http_header(r->http, "if-none-match");
-	const char *ims = http_header(r->http, "if-modified-since");
-	const char *ius = http_header(r->http, "if-unmodified-since");
+	char name[64];
+	snprintf(name, sizeof(name), "%sif-match", prefix);
+	const char *im = http_header(r->http, name);
+	snprintf(name, sizeof(name), "%sif-none-match", prefix);
+	const char *inm = http_header(r->http, name);
+	snprintf(name, sizeof(name), "%sif-modified-since", prefix);
+	const char *ims = http_header(r->http, name);
+	snprintf(name, sizeof(name), "%sif-unmodified-since", prefix);
+	const char *ius = http_header(r->http, name);
 	if (im != NULL && !fe_etag_matches(im, etag))
 		return 412;
 	if (im == NULL && ius != NULL) {
@@ -371,7 +370,7 @@ fe_get_object_done(PGresult *res, const char *errmsg, void *arg)
 	fe_hdr(&h, "ETag", quoted);
 	free(quoted);
 	fe_hdr(&h, "Last-Modified", lastmod);
-	int cond = fe_conditionals(r, etag, mtime);
+	int cond = fe_conditionals(r, "", etag, mtime);
 	if (cond == 304) {
 		fe_reply_empty(r, 304, (const char *const *)h.v);
 		fe_hdr_free(&h);
@@ -457,7 +456,7 @@ fe_cleanup_claimed(PGresult *res, const char *errmsg, void *arg)
 	}
 }
 
-static void
+void
 fe_delete_copies(struct fe_ctx *fe, const char *ids_array)
 {
 	if (ids_array == NULL || *ids_array == '\0')

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "checksum.h"
 #include "fe.h"
 #include "log.h"
 #include "s3xml.h"
@@ -180,6 +181,22 @@ fe_small_body_data(struct http_request *http, const char *data, size_t len, void
 		sb->too_big = 1;
 }
 
+/* Content-MD5, when the client sent one (DeleteObjects requires it on AWS). */
+static int
+fe_small_body_md5_ok(const struct fe_req *r)
+{
+	const char *b64 = http_header(r->http, "content-md5");
+	if (b64 == NULL)
+		return 1;
+	struct checksum md5;
+	char got[CHECKSUM_B64_BUF];
+	checksum_init(&md5, CHECKSUM_MD5);
+	checksum_update(&md5, r->body.data ? r->body.data : "", r->body.len);
+	checksum_final(&md5, got);
+	checksum_free(&md5);
+	return strcmp(got, b64) == 0;
+}
+
 static void
 fe_small_body_end(struct http_request *http, void *arg)
 {
@@ -196,6 +213,8 @@ fe_small_body_end(struct http_request *http, void *arg)
 		fe_error(r, "MaxMessageLengthExceeded", NULL);
 	else if (chunk_error)
 		fe_error(r, "SignatureDoesNotMatch", "The streamed body's chunk signatures do not verify.");
+	else if (!fe_small_body_md5_ok(r))
+		fe_error(r, "BadDigest", NULL);
 	else
 		r->on_body(r);
 }
@@ -479,60 +498,117 @@ fe_dispatch_service(struct fe_req *r, const char *method)
 		fe_error(r, "MethodNotAllowed", NULL);
 }
 
-static void
-fe_dispatch_bucket(struct fe_req *r, const char *method)
+static int
+fe_is(const char *method, const char *want)
 {
-	if (strcmp(method, "GET") == 0 && fe_has_param(r, "location"))
+	return strcmp(method, want) == 0;
+}
+
+static void
+fe_dispatch_bucket(struct fe_req *r, const char *m)
+{
+	if (fe_is(m, "GET") && fe_has_param(r, "location"))
 		fe_get_bucket_location(r);
-	else if (strcmp(method, "GET") == 0 && fe_has_param(r, "uploads"))
+	else if (fe_is(m, "GET") && fe_has_param(r, "uploads"))
 		fe_list_multipart(r);
-	else if (strcmp(method, "GET") == 0)
+	else if (fe_is(m, "GET") && fe_has_param(r, "versioning"))
+		fe_get_bucket_versioning(r);
+	else if (fe_is(m, "GET") && fe_has_param(r, "acl"))
+		fe_get_acl(r);
+	else if (fe_is(m, "PUT") && fe_has_param(r, "acl"))
+		fe_put_acl(r);
+	else if (fe_is(m, "POST") && fe_has_param(r, "delete"))
+		fe_delete_objects(r);
+	else if (fe_is(m, "GET") && (r->nparams == 0 || fe_has_param(r, "versions") ||
+	    fe_has_param(r, "list-type") || fe_has_param(r, "prefix") ||
+	    fe_has_param(r, "delimiter") || fe_has_param(r, "marker") ||
+	    fe_has_param(r, "max-keys") || fe_has_param(r, "encoding-type") ||
+	    fe_has_param(r, "start-after") || fe_has_param(r, "continuation-token") ||
+	    fe_has_param(r, "fetch-owner") || fe_has_param(r, "key-marker")))
 		fe_list_objects(r);
-	else if (strcmp(method, "PUT") == 0 && r->nparams == 0)
+	else if (fe_is(m, "PUT") && r->nparams == 0)
 		fe_create_bucket(r);
-	else if (strcmp(method, "DELETE") == 0 && r->nparams == 0)
+	else if (fe_is(m, "DELETE") && r->nparams == 0)
 		fe_delete_bucket(r);
-	else if (strcmp(method, "HEAD") == 0)
+	else if (fe_is(m, "HEAD"))
 		fe_head_bucket(r);
-	else if (strcmp(method, "PUT") == 0 || strcmp(method, "DELETE") == 0 ||
-	    strcmp(method, "POST") == 0)
+	else if (fe_is(m, "GET") || fe_is(m, "PUT") || fe_is(m, "DELETE") || fe_is(m, "POST"))
 		fe_error(r, "NotImplemented", "This bucket operation is not implemented.");
 	else
 		fe_error(r, "MethodNotAllowed", NULL);
 }
 
+/* ?uploads, ?uploadId=...: the multipart operations. */
+static int
+fe_dispatch_multipart(struct fe_req *r, const char *m)
+{
+	int upload = fe_has_param(r, "uploadId");
+	int copy = http_header(r->http, "x-amz-copy-source") != NULL;
+	if (fe_is(m, "POST") && fe_has_param(r, "uploads"))
+		fe_create_multipart(r);
+	else if (fe_is(m, "POST") && upload)
+		fe_complete_multipart(r);
+	else if (fe_is(m, "PUT") && upload && copy)
+		fe_upload_part_copy(r);
+	else if (fe_is(m, "PUT") && upload)
+		fe_upload_part(r);
+	else if (fe_is(m, "DELETE") && upload)
+		fe_abort_multipart(r);
+	else if (fe_is(m, "GET") && upload)
+		fe_list_parts(r);
+	else
+		return 0;
+	return 1;
+}
+
+static int
+fe_dispatch_subresource(struct fe_req *r, const char *m)
+{
+	if (fe_has_param(r, "tagging")) {
+		if (fe_is(m, "PUT"))
+			fe_put_object_tagging(r);
+		else if (fe_is(m, "GET"))
+			fe_get_object_tagging(r);
+		else if (fe_is(m, "DELETE"))
+			fe_delete_object_tagging(r);
+		else
+			fe_error(r, "MethodNotAllowed", NULL);
+		return 1;
+	}
+	if (fe_has_param(r, "acl")) {
+		if (fe_is(m, "PUT"))
+			fe_put_acl(r);
+		else if (fe_is(m, "GET"))
+			fe_get_acl(r);
+		else
+			fe_error(r, "MethodNotAllowed", NULL);
+		return 1;
+	}
+	if (fe_has_param(r, "retention") || fe_has_param(r, "legal-hold") ||
+	    fe_has_param(r, "restore") || fe_has_param(r, "attributes") ||
+	    fe_has_param(r, "torrent")) {
+		fe_error(r, "NotImplemented", "This object operation is not implemented.");
+		return 1;
+	}
+	return 0;
+}
+
 static void
-fe_dispatch_object(struct fe_req *r, const char *method)
+fe_dispatch_object(struct fe_req *r, const char *m)
 {
 	if (strlen(r->key) > FE_MAX_KEY_BYTES) {
 		fe_error(r, "KeyTooLongError", NULL);
 		return;
 	}
-	int upload = fe_has_param(r, "uploadId");
-	int sub = fe_has_param(r, "tagging") || fe_has_param(r, "acl") ||
-	    fe_has_param(r, "retention");
-	if (strcmp(method, "POST") == 0 && fe_has_param(r, "uploads"))
-		fe_create_multipart(r);
-	else if (strcmp(method, "POST") == 0 && upload)
-		fe_complete_multipart(r);
-	else if (strcmp(method, "PUT") == 0 && upload &&
-	    http_header(r->http, "x-amz-copy-source") != NULL)
-		fe_error(r, "NotImplemented", "UploadPartCopy is not implemented yet.");
-	else if (strcmp(method, "PUT") == 0 && upload)
-		fe_upload_part(r);
-	else if (strcmp(method, "DELETE") == 0 && upload)
-		fe_abort_multipart(r);
-	else if (strcmp(method, "GET") == 0 && upload)
-		fe_list_parts(r);
-	else if (sub)
-		fe_error(r, "NotImplemented", "This object operation is not implemented yet.");
-	else if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+	if (fe_dispatch_multipart(r, m) || fe_dispatch_subresource(r, m))
+		return;
+	if (fe_is(m, "GET") || fe_is(m, "HEAD"))
 		fe_get_object(r);
-	else if (strcmp(method, "PUT") == 0 && http_header(r->http, "x-amz-copy-source") != NULL)
-		fe_error(r, "NotImplemented", "CopyObject is not implemented yet.");
-	else if (strcmp(method, "PUT") == 0)
+	else if (fe_is(m, "PUT") && http_header(r->http, "x-amz-copy-source") != NULL)
+		fe_copy_object(r);
+	else if (fe_is(m, "PUT"))
 		fe_put_object(r);
-	else if (strcmp(method, "DELETE") == 0)
+	else if (fe_is(m, "DELETE"))
 		fe_delete_object(r);
 	else
 		fe_error(r, "MethodNotAllowed", NULL);
