@@ -63,6 +63,7 @@ CREATE TABLE objects (
 	checksum_algo	text,
 	checksum	text,
 	parts		integer NOT NULL DEFAULT 0,	-- multipart: number of parts
+	part_sizes	bigint[],			-- multipart: the size of each part
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (bucket, key)
 );
@@ -108,7 +109,8 @@ CREATE TABLE multipart_uploads (
 	tags		jsonb NOT NULL DEFAULT '{}',
 	checksum_algo	text,
 	state		text NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'completing', 'completed', 'aborted')),
-	result_etag	text,
+	result_etag	text,				-- once completed: for a repeated Complete
+	result_size	bigint,
 	created_at	timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX multipart_uploads_list ON multipart_uploads (bucket, key, created_at);
@@ -119,6 +121,7 @@ CREATE TABLE multipart_parts (
 	size		bigint NOT NULL,
 	etag		text NOT NULL,
 	checksum	text,
+	object_name	text NOT NULL,			-- where the part is on the upload's backend
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (upload_id, part_number)
 );

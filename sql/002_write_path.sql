@@ -30,8 +30,35 @@ $$;
 -- p_candidates: the backends the caller may use (healthy, under their monthly limits), in
 -- configured order.  p_strategy: 'pack' (first with room) or 'spread' (most free fraction).
 -- A backend that already holds the key is preferred, so an overwrite lands in place.
+-- A conditional write: If-None-Match: * (p_if_none_match) fails when the key exists;
+-- If-Match (p_if_match, an ETag) fails when the key is missing or has another ETag.
+-- Checked here and again in commit_put, atomically with the commit.
+CREATE FUNCTION write_condition(p_bucket text, p_key text, p_if_none_match boolean,
+    p_if_match text)
+RETURNS text LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	current_etag text;
+BEGIN
+	IF NOT coalesce(p_if_none_match, false) AND p_if_match IS NULL THEN
+		RETURN 'OK';
+	END IF;
+	SELECT etag INTO current_etag FROM objects WHERE bucket = p_bucket AND key = p_key;
+	IF p_if_none_match AND FOUND THEN
+		RETURN 'PreconditionFailed';
+	END IF;
+	IF p_if_match IS NOT NULL AND NOT FOUND THEN
+		RETURN 'NoSuchKey';
+	END IF;
+	IF p_if_match IS NOT NULL AND p_if_match <> '*' AND current_etag <> p_if_match THEN
+		RETURN 'PreconditionFailed';
+	END IF;
+	RETURN 'OK';
+END
+$$;
+
 CREATE FUNCTION begin_put(p_bucket text, p_key text, p_size bigint, p_owner text,
     p_candidates text[], p_strategy text, p_kind text DEFAULT 'put',
+    p_if_none_match boolean DEFAULT false, p_if_match text DEFAULT NULL,
     OUT status text, OUT backend text, OUT pending_id bigint, OUT version bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -47,11 +74,18 @@ BEGIN
 		status := 'SlowDown';
 		RETURN;
 	END IF;
+	status := write_condition(p_bucket, p_key, p_if_none_match, p_if_match);
+	IF status <> 'OK' THEN
+		RETURN;
+	END IF;
 	FOR b IN
 		SELECT q.backend AS name
 		FROM backend_quotas q
 		JOIN unnest(p_candidates) WITH ORDINALITY AS c(name, ord) ON c.name = q.backend
 		WHERE NOT q.draining AND quota_has_room(q, p_size)
+		  -- If-Match writes in place, so the name's intent serialises it with other writers
+		  AND (p_if_match IS NULL OR EXISTS (SELECT 1 FROM object_locations l
+		       WHERE l.bucket = p_bucket AND l.key = p_key AND l.backend = q.backend))
 		ORDER BY EXISTS (SELECT 1 FROM object_locations l WHERE l.bucket = p_bucket
 		          AND l.key = p_key AND l.backend = q.backend) DESC,
 		         CASE WHEN p_strategy = 'spread' THEN
@@ -136,6 +170,7 @@ CREATE FUNCTION commit_put(p_pending_id bigint, p_size bigint, p_etag text,
     p_content_type text, p_headers jsonb, p_user_meta jsonb, p_tags jsonb,
     p_checksum_algo text, p_checksum text, p_stored_size bigint, p_codec text, p_key_id text,
     p_parts integer, p_event text DEFAULT 's3:ObjectCreated:Put',
+    p_if_none_match boolean DEFAULT false, p_if_match text DEFAULT NULL,
     OUT status text, OUT version bigint, OUT displaced integer)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -144,6 +179,19 @@ BEGIN
 	DELETE FROM pending_objects WHERE id = p_pending_id RETURNING * INTO p;
 	IF NOT FOUND THEN
 		status := 'NoSuchIntent';	-- already resolved (aborted or reaped)
+		RETURN;
+	END IF;
+	-- commits of one key go one at a time, so a condition checked here still holds at the end
+	PERFORM pg_advisory_xact_lock(hashtextextended(p.bucket || '/' || p.key, 0));
+	status := write_condition(p.bucket, p.key, p_if_none_match, p_if_match);
+	IF status <> 'OK' THEN
+		-- lost a race with another writer: these bytes hold no catalogued copy (the
+		-- intent kept writers of this name out), so they are an orphan to delete
+		UPDATE backend_quotas SET bytes_reserved = bytes_reserved - p.declared_size,
+		                          orphan_bytes = orphan_bytes + p_stored_size
+		WHERE backend = p.backend;
+		INSERT INTO cleanup_queue (backend, bucket, key, version, reason, size)
+		VALUES (p.backend, p.bucket, p.key, p.version, 'failed condition', p_stored_size);
 		RETURN;
 	END IF;
 	version := nextval('object_version_seq');

@@ -45,16 +45,17 @@ CREATE FUNCTION get_object(p_bucket text, p_key text,
     OUT status text, OUT version bigint, OUT size bigint, OUT etag text,
     OUT content_type text, OUT headers jsonb, OUT user_meta jsonb, OUT tags jsonb,
     OUT checksum_algo text, OUT checksum text, OUT parts integer, OUT mtime bigint,
-    OUT backends text[])
+    OUT backends text[], OUT part_sizes bigint[])
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
 	SELECT 'OK', o.version, o.size, o.etag, o.content_type, o.headers, o.user_meta, o.tags,
 	       o.checksum_algo, o.checksum, o.parts, extract(epoch FROM o.created_at)::bigint,
 	       (SELECT array_agg(l.backend ORDER BY l.created_at)
 	        FROM object_locations l
-	        WHERE l.bucket = o.bucket AND l.key = o.key AND l.version = o.version)
+	        WHERE l.bucket = o.bucket AND l.key = o.key AND l.version = o.version),
+	       o.part_sizes
 	INTO status, version, size, etag, content_type, headers, user_meta, tags,
-	     checksum_algo, checksum, parts, mtime, backends
+	     checksum_algo, checksum, parts, mtime, backends, part_sizes
 	FROM objects o WHERE o.bucket = p_bucket AND o.key = p_key;
 	IF FOUND THEN
 		RETURN;

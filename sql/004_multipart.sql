@@ -12,11 +12,6 @@
 -- replaced, or the parts of a completed or aborted upload, move to cleanup_queue (with
 -- object_name set) and count as orphan bytes until they are deleted.
 
-ALTER TABLE objects ADD COLUMN part_sizes bigint[];
-ALTER TABLE multipart_parts ADD COLUMN object_name text;
-ALTER TABLE multipart_parts ADD COLUMN declared_size bigint NOT NULL DEFAULT 0;
-ALTER TABLE multipart_uploads ADD COLUMN result_size bigint;
-
 CREATE FUNCTION create_multipart(p_bucket text, p_key text, p_owner text, p_candidates text[],
     p_strategy text, p_content_type text, p_headers jsonb, p_user_meta jsonb, p_tags jsonb,
     p_checksum_algo text, OUT status text, OUT upload_id text, OUT backend text)
@@ -175,7 +170,8 @@ $$;
 -- and the object's size and ETag.  An upload already completed answers 'Completed' with the
 -- ETag it got, so a repeated request succeeds again.
 CREATE FUNCTION complete_begin(p_bucket text, p_key text, p_upload_id text, p_parts integer[],
-    p_etags text[], p_owner text, p_min_part bigint,
+    p_etags text[], p_owner text, p_min_part bigint, p_if_none_match boolean,
+    p_if_match text,
     OUT status text, OUT backend text, OUT pending_id bigint, OUT names text[],
     OUT sizes bigint[], OUT total bigint, OUT etag text, OUT bad_part integer)
 LANGUAGE plpgsql AS $$
@@ -209,6 +205,10 @@ BEGIN
 	END IF;
 	IF coalesce(array_length(p_parts, 1), 0) = 0 THEN
 		status := 'MalformedXML';
+		RETURN;
+	END IF;
+	status := write_condition(p_bucket, p_key, p_if_none_match, p_if_match);
+	IF status <> 'OK' THEN
 		RETURN;
 	END IF;
 	total := 0;
@@ -274,8 +274,8 @@ END
 $$;
 
 CREATE FUNCTION complete_commit(p_upload_id text, p_pending_id bigint, p_etag text,
-    p_size bigint, p_sizes bigint[], OUT status text, OUT version bigint,
-    OUT cleanup_ids bigint[])
+    p_size bigint, p_sizes bigint[], p_if_none_match boolean, p_if_match text,
+    OUT status text, OUT version bigint, OUT cleanup_ids bigint[])
 LANGUAGE plpgsql AS $$
 DECLARE
 	u multipart_uploads;
@@ -284,10 +284,13 @@ BEGIN
 	SELECT * INTO u FROM multipart_uploads WHERE upload_id = p_upload_id FOR UPDATE;
 	SELECT * INTO c FROM commit_put(p_pending_id, p_size, p_etag, u.content_type, u.headers,
 	    u.user_meta, u.tags, u.checksum_algo, NULL, p_size, 'none', NULL,
-	    array_length(p_sizes, 1), 's3:ObjectCreated:CompleteMultipartUpload');
+	    array_length(p_sizes, 1), 's3:ObjectCreated:CompleteMultipartUpload',
+	    p_if_none_match, p_if_match);
 	status := c.status;
 	version := c.version;
 	IF status <> 'OK' THEN
+		UPDATE multipart_uploads SET state = 'open'
+		WHERE upload_id = p_upload_id AND state = 'completing';
 		RETURN;
 	END IF;
 	UPDATE objects SET part_sizes = p_sizes WHERE bucket = u.bucket AND key = u.key;

@@ -26,6 +26,7 @@ static const struct s3_error_def s3_errors[] = {
 	{ "InvalidDigest", 400, "The Content-MD5 you specified is not valid." },
 	{ "InvalidPart", 400, "One or more of the specified parts could not be found." },
 	{ "InvalidPartOrder", 400, "The list of parts was not in ascending order." },
+	{ "InvalidPartNumber", 416, "The requested partnumber is not satisfiable" },
 	{ "InvalidRange", 416, "The requested range is not satisfiable" },
 	{ "InvalidRequest", 400, "Invalid Request" },
 	{ "InvalidLocationConstraint", 400, "The specified location constraint is not valid." },

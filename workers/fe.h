@@ -108,7 +108,7 @@ void fe_list_objects(struct fe_req *r);
 /* fe_object.c */
 /* The columns of get_object(), in order. */
 enum { GO_STATUS, GO_VERSION, GO_SIZE, GO_ETAG, GO_CTYPE, GO_HEADERS, GO_META, GO_TAGS,
-	GO_CKALGO, GO_CK, GO_PARTS, GO_MTIME, GO_BACKENDS };
+	GO_CKALGO, GO_CK, GO_PARTS, GO_MTIME, GO_BACKENDS, GO_PART_SIZES };
 
 struct fe_range {
 	int present;
@@ -162,6 +162,14 @@ void fe_object_meta_free(struct fe_object_meta *m);
 char *fe_tags_json(const struct fe_tag *tags, size_t n);
 int fe_tag_valid(const char *key, const char *value);
 const char *fe_placement(const struct fe_ctx *fe);
+
+/* If-None-Match: * and If-Match on a write, as catalogue parameters. */
+struct fe_write_cond {
+	const char *if_none_match;	/* "true" or "false" */
+	char if_match[80];		/* an ETag, unquoted; "" for none */
+};
+/* 0, or -1 for a condition S3 does not take on writes (If-None-Match other than *). */
+int fe_write_conditions(const struct fe_req *r, struct fe_write_cond *wc);
 
 /* fe_put.c */
 void fe_put_object(struct fe_req *r);

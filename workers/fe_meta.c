@@ -169,3 +169,26 @@ fe_object_meta_free(struct fe_object_meta *m)
 	free(m->tags_json);
 	memset(m, 0, sizeof(*m));
 }
+
+int
+fe_write_conditions(const struct fe_req *r, struct fe_write_cond *wc)
+{
+	const char *inm = http_header(r->http, "if-none-match");
+	const char *im = http_header(r->http, "if-match");
+	wc->if_none_match = inm != NULL ? "true" : "false";
+	wc->if_match[0] = '\0';
+	if (inm != NULL && strcmp(inm, "*") != 0)
+		return -1;	/* S3 takes only * here */
+	if (im == NULL)
+		return 0;
+	size_t len = strlen(im);
+	if (len >= 2 && im[0] == '"' && im[len - 1] == '"') {
+		im++;
+		len -= 2;
+	}
+	if (len == 0 || len >= sizeof(wc->if_match))
+		return -1;
+	memcpy(wc->if_match, im, len);
+	wc->if_match[len] = '\0';
+	return 0;
+}

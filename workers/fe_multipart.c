@@ -82,6 +82,7 @@ struct mpu_complete {
 	char *sizes;
 	uint64_t total;
 	struct backend_copy *copy;
+	struct fe_write_cond cond;
 	int client_gone;
 };
 
@@ -176,11 +177,19 @@ mpu_committed(PGresult *res, const char *errmsg, void *arg)
 	char etag[80];
 	snprintf(etag, sizeof(etag), "%s", c->etag);
 	int ok = res != NULL && strcmp(PQgetvalue(res, 0, 0), "OK") == 0;
+	int failed_condition = res != NULL && (strcmp(PQgetvalue(res, 0, 0),
+	    "PreconditionFailed") == 0 || strcmp(PQgetvalue(res, 0, 0), "NoSuchKey") == 0);
+	char status[32];
+	snprintf(status, sizeof(status), "%s", res ? PQgetvalue(res, 0, 0) : "");
 	if (ok)
 		fe_delete_copies(r->fe, PQgetvalue(res, 0, 1));	/* the parts */
 	mpu_complete_done(c);
 	if (r->http->closed)
 		return;
+	if (failed_condition) {
+		fe_error(r, status, NULL);
+		return;
+	}
 	if (!ok) {
 		log_warnx("%s: completing %s/%s: %s", r->http->request_id, r->bucket, r->key,
 		    res ? PQgetvalue(res, 0, 0) : errmsg);
@@ -210,10 +219,10 @@ mpu_assembled(void *arg, int err, const char *message)
 	}
 	char total[24];
 	snprintf(total, sizeof(total), "%" PRIu64, c->total);
-	const char *params[] = { upload_id, c->pending_id, c->etag, total, c->sizes };
+	const char *params[] = { upload_id, c->pending_id, c->etag, total, c->sizes,
+		c->cond.if_none_match, c->cond.if_match[0] ? c->cond.if_match : NULL };
 	fe_db(r, "SELECT status, cleanup_ids FROM complete_commit($1, $2::bigint, $3, $4::bigint, "
-	    "$5::bigint[])",
-	    5, params, mpu_committed);
+	    "$5::bigint[], $6::boolean, $7)", 7, params, mpu_committed);
 }
 
 /* The catalogue said the part list is good: stream the parts into the object. */
@@ -297,15 +306,22 @@ mpu_complete_body(struct fe_req *r)
 	}
 	strbuf_puts(&c->parts, "}");
 	strbuf_puts(&c->etags, "}");
+	if (fe_write_conditions(r, &c->cond) == -1) {
+		mpu_complete_free(c);
+		fe_error(r, "NotImplemented", "A header you provided implies functionality that is "
+		    "not implemented: If-None-Match takes only *.");
+		return;
+	}
 	r->op = c;
 	r->on_abort = mpu_complete_gone;
 	char min_part[24];
 	snprintf(min_part, sizeof(min_part), "%d", MPU_MIN_PART);
 	const char *params[] = { r->bucket, r->key, fe_param(r, "uploadId"), c->parts.data,
-		c->etags.data, r->fe->owner, min_part };
+		c->etags.data, r->fe->owner, min_part, c->cond.if_none_match,
+		c->cond.if_match[0] ? c->cond.if_match : NULL };
 	fe_db(r, "SELECT status, backend, pending_id, names, sizes, total, etag, bad_part "
-	    "FROM complete_begin($1, $2, $3, $4::int[], $5::text[], $6, $7::bigint)", 7, params,
-	    mpu_complete_checked);
+	    "FROM complete_begin($1, $2, $3, $4::int[], $5::text[], $6, $7::bigint, $8::boolean, "
+	    "$9)", 9, params, mpu_complete_checked);
 }
 
 void

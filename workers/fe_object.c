@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "checksum.h"
 #include "fe.h"
 #include "log.h"
 #include "s3xml.h"
@@ -312,13 +313,66 @@ fe_get_try_next(struct fe_get *g)
 	fe_error(r, "InternalError", "No backend holding this object could serve it.");
 }
 
+/*
+ * ?partNumber=N: the byte range of part N of a multipart object (a single-part object has
+ * one part, all of it).  Returns 0, -1 for a part number out of range, -2 when malformed.
+ */
+static int
+fe_part_range(const struct fe_req *r, PGresult *res, uint64_t size, struct fe_range *range)
+{
+	const char *param = fe_param(r, "partNumber");
+	char *end;
+	long part = strtol(param, &end, 10);
+	if (*param == '\0' || *end != '\0' || part < 1 || part > 10000)
+		return -2;
+	int parts = atoi(PQgetvalue(res, 0, GO_PARTS));
+	range->present = 1;
+	range->first = 0;
+	range->last = size ? size - 1 : 0;
+	if (parts == 0)
+		return part == 1 && size > 0 ? 0 : -1;
+	if (part > parts)
+		return -1;
+	const char *p = PQgetvalue(res, 0, GO_PART_SIZES);
+	uint64_t offset = 0, len = 0;
+	for (long i = 1; i <= part && *p != '\0'; i++) {
+		p += strspn(p, "{,");
+		len = strtoull(p, &end, 10);
+		p = end;
+		if (i < part)
+			offset += len;
+	}
+	range->first = offset;
+	range->last = offset + len - 1;
+	return len > 0 ? 0 : -1;
+}
+
+/* The range to send: partNumber, else the Range header.  On error the reply is sent. */
+static int
+fe_choose_range(struct fe_req *r, PGresult *res, uint64_t size, struct fe_range *range)
+{
+	if (fe_has_param(r, "partNumber")) {
+		int rc = fe_part_range(r, res, size, range);
+		if (rc == -2)
+			fe_error(r, "InvalidArgument", "Part number must be an integer between 1 and "
+			    "10000, inclusive");
+		else if (rc == -1)
+			fe_error(r, "InvalidPartNumber", NULL);
+		return rc == 0 ? 0 : -1;
+	}
+	if (fe_parse_range(http_header(r->http, "range"), size, range) == -1) {
+		fe_error(r, "InvalidRange", NULL);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 fe_send_object(struct fe_req *r, PGresult *res, struct fe_headers *h, uint64_t size)
 {
 	struct fe_range range;
-	if (fe_parse_range(http_header(r->http, "range"), size, &range) == -1) {
+	if (fe_choose_range(r, res, size, &range) == -1) {
 		fe_hdr_free(h);
-		fe_error(r, "InvalidRange", NULL);
 		return;
 	}
 	struct fe_get *g = xcalloc(1, sizeof(*g));
@@ -345,6 +399,28 @@ fe_send_object(struct fe_req *r, PGresult *res, struct fe_headers *h, uint64_t s
 	g->name = xasprintf("%s/%s", r->bucket, r->key);
 	g->copies = xstrdup(PQgetvalue(res, 0, GO_BACKENDS));
 	fe_get_try_next(g);
+}
+
+/* Tag count, part count, and the stored checksum when the client asks for it. */
+static void
+fe_extra_headers(const struct fe_req *r, PGresult *res, struct fe_headers *h)
+{
+	json_t *tags = json_loads(PQgetvalue(res, 0, GO_TAGS), 0, NULL);
+	if (json_object_size(tags) > 0) {
+		char count[16];
+		snprintf(count, sizeof(count), "%zu", json_object_size(tags));
+		fe_hdr(h, "x-amz-tagging-count", count);
+	}
+	json_decref(tags);
+	if (atoi(PQgetvalue(res, 0, GO_PARTS)) > 0 && fe_has_param(r, "partNumber"))
+		fe_hdr(h, "x-amz-mp-parts-count", PQgetvalue(res, 0, GO_PARTS));
+	const char *mode = http_header(r->http, "x-amz-checksum-mode");
+	if (mode == NULL || strcasecmp(mode, "ENABLED") != 0 || PQgetisnull(res, 0, GO_CK) ||
+	    fe_has_param(r, "partNumber") || http_header(r->http, "range") != NULL)
+		return;
+	enum checksum_algo algo = checksum_algo_parse(PQgetvalue(res, 0, GO_CKALGO));
+	if (algo != CHECKSUM_NONE)
+		fe_hdr(h, checksum_header_name(algo), PQgetvalue(res, 0, GO_CK));
 }
 
 static void
@@ -386,6 +462,7 @@ fe_get_object_done(PGresult *res, const char *errmsg, void *arg)
 	fe_hdr(&h, "Content-Type", ctype);
 	fe_hdr(&h, "Accept-Ranges", "bytes");
 	fe_stored_headers(&h, PQgetvalue(res, 0, GO_HEADERS), PQgetvalue(res, 0, GO_META));
+	fe_extra_headers(r, res, &h);
 	if (strcmp(r->http->method, "GET") == 0)
 		fe_response_overrides(r, &h);
 	fe_send_object(r, res, &h, size);

@@ -55,6 +55,7 @@ struct fe_put {
 	int chunked;
 	struct sigv4_chunked dec;
 	struct fe_object_meta meta;
+	struct fe_write_cond cond;
 	int part;			/* UploadPart: the part number; 0 for PutObject */
 	char backend_name[128];
 	char *object_name;		/* UploadPart: where the part goes */
@@ -165,13 +166,15 @@ put_committed(PGresult *res, const char *errmsg, void *arg)
 {
 	struct fe_req *r = arg;
 	struct fe_put *put = r->op;
-	if (res != NULL && put->part && strcmp(PQgetvalue(res, 0, 0), "NoSuchUpload") == 0) {
-		put->pending_id[0] = '\0';	/* the catalogue queued the part for deletion */
+	const char *status = res ? PQgetvalue(res, 0, 0) : "";
+	if (strcmp(status, "NoSuchUpload") == 0 || strcmp(status, "PreconditionFailed") == 0 ||
+	    strcmp(status, "NoSuchKey") == 0) {
+		put->pending_id[0] = '\0';	/* the catalogue queued the bytes for deletion */
 		put->phase = PUT_FAILED;
 		r->op = NULL;
 		r->on_abort = NULL;
 		put_free(put);
-		fe_error(r, "NoSuchUpload", NULL);
+		fe_error(r, status, NULL);
 		return;
 	}
 	if (res == NULL || strcmp(PQgetvalue(res, 0, 0), "OK") != 0) {
@@ -226,12 +229,13 @@ put_commit(struct fe_put *put)
 	const char *params[] = {
 		put->pending_id, size, put->etag, put->meta.content_type, put->meta.headers_json,
 		put->meta.meta_json, put->meta.tags_json, algo, algo ? put->checksum_b64 : NULL,
-		size, "none", NULL, "0",
+		size, "none", NULL, "0", put->cond.if_none_match,
+		put->cond.if_match[0] ? put->cond.if_match : NULL,
 	};
 	put->phase = PUT_COMMIT;
 	fe_db(r, "SELECT status FROM commit_put($1::bigint, $2::bigint, $3, $4, $5::jsonb, "
-	    "$6::jsonb, $7::jsonb, $8, $9, $10::bigint, $11, $12, $13::int)", 13, params,
-	    put_committed);
+	    "$6::jsonb, $7::jsonb, $8, $9, $10::bigint, $11, $12, $13::int, "
+	    "'s3:ObjectCreated:Put', $14::boolean, $15)", 15, params, put_committed);
 }
 
 static void
@@ -461,9 +465,10 @@ put_begin(struct fe_put *put)
 		return;
 	}
 	const char *params[] = { r->bucket, r->key, size, r->fe->owner, r->fe->candidates,
-		fe_placement(r->fe) };
+		fe_placement(r->fe), put->cond.if_none_match,
+		put->cond.if_match[0] ? put->cond.if_match : NULL };
 	fe_db(r, "SELECT status, backend, pending_id FROM begin_put($1, $2, $3::bigint, $4, "
-	    "$5::text[], $6)", 6, params, put_begun);
+	    "$5::text[], $6, 'put', $7::boolean, $8)", 8, params, put_begun);
 }
 
 /* --- request headers ------------------------------------------------------------------- */
@@ -553,6 +558,8 @@ put_check_headers(struct fe_put *put)
 		return "InvalidDigest";
 	if (put_parse_checksum(put) == -1)
 		return "InvalidArgument";
+	if (!put->part && fe_write_conditions(r, &put->cond) == -1)
+		return "NotImplemented";
 	return put->part ? NULL : fe_object_meta_parse(r, &put->meta);
 }
 
