@@ -8,7 +8,8 @@
  * atomically (the fs driver: temp file, fsync, rename, fsync of the directory).  Reads give
  * either an open file (sent with sendfile) or a stream of slices.
  *
- * Drivers: fs (a directory on local disk).  The s3 driver comes with the backends work.
+ * Drivers: fs (a directory on local disk, backend_fs.c) and s3 (a bucket of any S3 service
+ * through libcurl, backend_s3.c).
  */
 #ifndef S3MUX_BACKEND_H
 #define S3MUX_BACKEND_H
@@ -25,10 +26,12 @@ struct backend;
 /* A transfer in progress; each driver's own put and get structs begin with these. */
 struct backend_put {
 	struct backend *be;
+	void *shim;			/* backend.c's accounting for it */
 };
 
 struct backend_get {
 	struct backend *be;
+	void *shim;
 };
 
 /* Completion: err 0 on success, else an errno value (ENOENT: no such object) and a message. */
@@ -99,12 +102,41 @@ struct backend_ops {
 	void (*remove)(struct backend *be, const char *name, backend_done_cb cb, void *arg);
 };
 
+/* Requests and bytes moved, for the monthly limits (cfg_limits). */
+struct backend_usage {
+	uint64_t requests;
+	uint64_t egress;		/* bytes read from the backend */
+	uint64_t ingress;		/* bytes written to it */
+};
+
 struct backend {
 	char *name;
 	const struct backend_ops *ops;
 	void *state;
 	struct event_base *base;
+	struct cfg_limits limits;
+	struct backend_usage pending;	/* counted here, not yet added to the catalogue */
+	struct backend_usage flushing;	/* in a flush under way */
+	struct backend_usage month;	/* this month's totals at the last flush */
+	int failures;			/* consecutive, for the circuit breaker */
+	int64_t open_until_ms;		/* breaker open until then (monotonic); 0: closed */
+	int64_t probe_ms;		/* half-open: when the probing request went out; 0: none */
 };
+
+/* The circuit breaker: this many failures in a row open it for BACKEND_BREAKER_OPEN_MS. */
+#define BACKEND_BREAKER_FAILURES 3
+#define BACKEND_BREAKER_OPEN_MS 5000
+
+/* Count a request and bytes moved. */
+void backend_count(struct backend *be, uint64_t requests, uint64_t egress, uint64_t ingress);
+/* 1 when this month's usage (flushed and not) has reached a limit: reads look at requests
+ * and egress, writes at requests and ingress. */
+int backend_over_limit(const struct backend *be, int for_write);
+/* Tell the breaker how a request went (a missing object is not a failure). */
+void backend_note(struct backend *be, int ok);
+/* 1 when requests may go to the backend: breaker closed, or half-open and no probe out. */
+int backend_available(struct backend *be);
+const char *backend_breaker_state(const struct backend *be);
 
 /*
  * The backend object name of (bucket, key): "<bucket>/<key>".  Drivers map it to their own
@@ -144,6 +176,7 @@ void backend_defer_done(struct event_base *base, backend_done_cb cb, void *arg, 
     const char *message);
 
 extern const struct backend_ops backend_fs_ops;
+extern const struct backend_ops backend_s3_ops;
 
 /* fs driver: the path (relative to the backend root) an object name is stored at. */
 char *backend_fs_relpath(const char *name);

@@ -370,11 +370,11 @@ pga_pool_free(struct pga_pool *pool)
 {
 	if (pool == NULL)
 		return;
+	/* every query still wanted is told that it will not run, so its caller can clean up */
 	for (int i = 0; i < pool->nconns; i++) {
 		struct pga_conn *c = &pool->conns[i];
 		if (c->query != NULL) {
-			c->query->cancelled = 1;
-			pga_query_free(c->query);
+			pga_query_complete(c->query, NULL, "shutting down");
 			c->query = NULL;
 		}
 		if (c->io != NULL)
@@ -385,12 +385,7 @@ pga_pool_free(struct pga_pool *pool)
 			PQfinish(c->pg);
 		event_free(c->timer);
 	}
-	struct pga_query *q = pool->head;
-	while (q != NULL) {
-		struct pga_query *next = q->next;
-		pga_query_free(q);
-		q = next;
-	}
+	pga_fail_queue(pool, "shutting down");
 	event_free(pool->sweep);
 	free(pool->conns);
 	free(pool->url);

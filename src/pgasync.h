@@ -29,6 +29,7 @@ typedef void (*pga_cb)(PGresult *res, const char *errmsg, void *arg);
 
 struct pga_pool *pga_pool_new(struct event_base *base, const char *url, const char *appname,
     int nconns, int64_t timeout_ms);
+/* Every query not cancelled gets its callback with an error ("shutting down") first. */
 void pga_pool_free(struct pga_pool *pool);
 
 /* Queue a statement; the values are copied.  Never calls cb before returning. */

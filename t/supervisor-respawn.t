@@ -57,8 +57,8 @@ with open(pidfile) as f:
 fe = wait_until(lambda: daemon.child("frontend 0"), 10)
 rep = daemon.child("replicator")
 t.ok(fe and rep, "frontend 0 and replicator are running")
-t.like(cmdline(rep), r"^s3muxd: replicator -c %s -f$" % re.escape(cfg),
-       "a role gets its title, -c with the absolute path, and -f")
+t.is_(cmdline(rep), "s3muxd: replicator",
+      "a role's process title is its role alone")
 env = environ(fe)
 t.is_(env.get("S3MUX_PARENT_FD"), "3", "front end: S3MUX_PARENT_FD=3")
 t.is_(env.get("S3MUX_LISTEN_FDS"), "s3=4,admin=5", "front end: S3MUX_LISTEN_FDS")

@@ -24,6 +24,7 @@
 #define FE_MAX_META_BYTES 2048		/* user metadata, as S3 counts it */
 #define FE_MAX_SMALL_BODY (1024 * 1024)	/* XML request bodies */
 #define FE_DB_CONNS 2
+#define FE_USAGE_FLUSH_MS 2000
 
 struct fe_ctx {
 	struct event_base *base;
@@ -36,7 +37,9 @@ struct fe_ctx {
 	struct pga_pool *db;
 	struct backend **backends;	/* in configuration order */
 	size_t nbackends;
-	char *candidates;		/* "{a,b}": the backends placement may use */
+	struct strbuf candidates;	/* "{a,b}": the backends a write may go to now */
+	struct event *usage_timer;	/* flushes usage counts every FE_USAGE_FLUSH_MS */
+	int usage_flushing;
 	char owner[96];			/* "frontend:<host>:<pid>" for pending intents */
 	int index;
 	int stopping;
@@ -75,6 +78,11 @@ struct fe_req {
 
 /* frontend.c */
 struct backend *fe_backend(struct fe_ctx *fe, const char *name);
+/*
+ * The backends a write may go to now ("{a,b}", valid until the next call): available and
+ * under their monthly limits.  When none is, *why is the S3 error code to answer.
+ */
+const char *fe_candidates(struct fe_ctx *fe, const char **why);
 
 /* fe_request.c */
 void fe_request(struct http_request *http, void *arg);
@@ -94,6 +102,10 @@ void fe_db(struct fe_req *r, const char *sql, int nparams, const char *const *va
 void fe_read_small_body(struct fe_req *r, size_t limit, fe_req_cb cb);
 int fe_bucket_allowed(const struct cfg_credential *cred, const char *bucket);
 int fe_bucket_name_valid(const char *name);
+/* An S3 error with a status other than the code's usual one (SlowDown as 429). */
+void fe_error_http(struct fe_req *r, const char *code, int status, const char *message);
+/* No backend may take the request: why is "SlowDown" (limits) or "ServiceUnavailable". */
+void fe_error_no_backend(struct fe_req *r, const char *why);
 /* The catalogue said status: answer with the matching S3 error. */
 void fe_error_status(struct fe_req *r, const char *status);
 

@@ -259,7 +259,16 @@ copy_take_dest(struct fe_copy *c)
 		    "$5::bigint)", 5, params, copy_dest_taken);
 		return;
 	}
-	const char *params[] = { r->bucket, r->key, size, r->fe->owner, r->fe->candidates,
+	const char *why;
+	const char *candidates = fe_candidates(r->fe, &why);
+	if (why != NULL) {
+		r->op = NULL;
+		r->on_abort = NULL;
+		copy_free(c);
+		fe_error_no_backend(r, why);
+		return;
+	}
+	const char *params[] = { r->bucket, r->key, size, r->fe->owner, candidates,
 		fe_placement(r->fe) };
 	fe_db(r, "SELECT status, backend, pending_id FROM begin_put($1, $2, $3::bigint, $4, "
 	    "$5::text[], $6)", 6, params, copy_dest_taken);

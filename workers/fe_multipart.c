@@ -59,7 +59,14 @@ fe_create_multipart(struct fe_req *r)
 		fe_error(r, bad, NULL);
 		return;
 	}
-	const char *params[] = { r->bucket, r->key, r->cred->access_key, r->fe->candidates,
+	const char *why;
+	const char *candidates = fe_candidates(r->fe, &why);
+	if (why != NULL) {
+		fe_object_meta_free(&meta);
+		fe_error_no_backend(r, why);
+		return;
+	}
+	const char *params[] = { r->bucket, r->key, r->cred->access_key, candidates,
 		fe_placement(r->fe), meta.content_type, meta.headers_json, meta.meta_json,
 		meta.tags_json, meta.checksum_algo };
 	fe_db(r, "SELECT status, upload_id FROM create_multipart($1, $2, $3, $4::text[], $5, $6, "

@@ -200,6 +200,8 @@ struct fe_get {
 	char *cursor;
 	struct backend_get *get;
 	int started;
+	int over_limit;			/* a copy was passed over for its monthly limits */
+	int unavailable;		/* a copy was passed over for its circuit breaker */
 };
 
 static void fe_get_try_next(struct fe_get *g);
@@ -277,9 +279,10 @@ fe_get_on_done(void *arg, int err, const char *message)
 
 /* A local file: hand it to the connection (sendfile). */
 static void
-fe_get_send_file(struct fe_get *g, struct backend_object *obj)
+fe_get_send_file(struct fe_get *g, struct backend *be, struct backend_object *obj)
 {
 	struct fe_req *r = g->r;
+	backend_count(be, 0, g->len, 0);
 	http_response_start(r->http, g->status, (int64_t)g->len, (const char *const *)g->h.v);
 	http_response_add_file(r->http, obj->fd, (off_t)g->first, (off_t)g->len);
 	http_response_end(r->http);
@@ -298,9 +301,17 @@ fe_get_try_next(struct fe_get *g)
 		struct backend *be = fe_backend(r->fe, be_name);
 		if (be == NULL)
 			continue;
+		if (backend_over_limit(be, 0)) {
+			g->over_limit = 1;
+			continue;
+		}
+		if (!backend_available(be)) {
+			g->unavailable = 1;
+			continue;
+		}
 		struct backend_object obj = { .fd = -1 };
 		if (backend_open(be, g->name, &obj) == 0) {
-			fe_get_send_file(g, &obj);
+			fe_get_send_file(g, be, &obj);
 			return;
 		}
 		if (errno == ENOTSUP) {
@@ -309,8 +320,12 @@ fe_get_try_next(struct fe_get *g)
 		}
 		log_warn("%s: backend %s has no copy of %s", r->http->request_id, be_name, g->name);
 	}
+	int over_limit = g->over_limit, unavailable = g->unavailable;
 	fe_get_free(r, g);
-	fe_error(r, "InternalError", "No backend holding this object could serve it.");
+	if (over_limit || unavailable)
+		fe_error_no_backend(r, over_limit ? "SlowDown" : "ServiceUnavailable");
+	else
+		fe_error(r, "InternalError", "No backend holding this object could serve it.");
 }
 
 /*

@@ -464,7 +464,16 @@ put_begin(struct fe_put *put)
 		    "$5::bigint)", 5, params, put_begun);
 		return;
 	}
-	const char *params[] = { r->bucket, r->key, size, r->fe->owner, r->fe->candidates,
+	const char *why;
+	const char *candidates = fe_candidates(r->fe, &why);
+	if (why != NULL) {
+		r->op = NULL;
+		r->on_abort = NULL;
+		put_free(put);
+		fe_error_no_backend(r, why);
+		return;
+	}
+	const char *params[] = { r->bucket, r->key, size, r->fe->owner, candidates,
 		fe_placement(r->fe), put->cond.if_none_match,
 		put->cond.if_match[0] ? put->cond.if_match : NULL };
 	fe_db(r, "SELECT status, backend, pending_id FROM begin_put($1, $2, $3::bigint, $4, "

@@ -91,6 +91,40 @@ fe_error(struct fe_req *r, const char *code, const char *message)
 }
 
 void
+fe_error_http(struct fe_req *r, const char *code, int status, const char *message)
+{
+	struct http_request *http = r->http;
+	if (http->response_started) {
+		fe_error(r, code, message);
+		return;
+	}
+	struct strbuf xml;
+	strbuf_init(&xml);
+	char *resource = fe_resource(r);
+	s3xml_error(&xml, code, message, resource, http->request_id);
+	free(resource);
+	int head = strcmp(http->method, "HEAD") == 0;
+	const char *headers[] = { "Content-Type", "application/xml", NULL };
+	log_info("%s: %s (%d): %s", http->request_id, code, status, message ? message : "");
+	http_response_start(http, status, head ? 0 : (int64_t)xml.len, headers);
+	if (!head)
+		http_response_write(http, xml.data, xml.len);
+	http_response_end(http);
+	strbuf_free(&xml);
+	fe_finish(r);
+}
+
+void
+fe_error_no_backend(struct fe_req *r, const char *why)
+{
+	if (strcmp(why, "SlowDown") == 0)
+		fe_error_http(r, "SlowDown", 429, "Every backend that could take this request is "
+		    "over its monthly limits; retry later.");
+	else
+		fe_error(r, "ServiceUnavailable", "No backend can be reached; retry later.");
+}
+
+void
 fe_error_status(struct fe_req *r, const char *status)
 {
 	if (strcmp(status, "Busy") == 0)

@@ -22,8 +22,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "fe.h"
 #include "log.h"
+#include "usage.h"
 
 struct backend *
 fe_backend(struct fe_ctx *fe, const char *name)
@@ -34,13 +36,31 @@ fe_backend(struct fe_ctx *fe, const char *name)
 	return NULL;
 }
 
+const char *
+fe_candidates(struct fe_ctx *fe, const char **why)
+{
+	int over_limit = 0, n = 0;
+	strbuf_reset(&fe->candidates);
+	strbuf_puts(&fe->candidates, "{");
+	for (size_t i = 0; i < fe->nbackends; i++) {
+		struct backend *be = fe->backends[i];
+		if (backend_over_limit(be, 1)) {
+			over_limit = 1;
+			continue;
+		}
+		if (!backend_available(be))
+			continue;
+		strbuf_printf(&fe->candidates, "%s\"%s\"", n++ ? "," : "", be->name);
+	}
+	strbuf_puts(&fe->candidates, "}");
+	*why = n > 0 ? NULL : over_limit ? "SlowDown" : "ServiceUnavailable";
+	return fe->candidates.data;
+}
+
 static int
 fe_open_backends(struct fe_ctx *fe)
 {
 	const struct s3mux_config *cfg = fe->cfg;
-	struct strbuf names;
-	strbuf_init(&names);
-	strbuf_puts(&names, "{");
 	fe->backends = xcalloc(cfg->nbackends, sizeof(*fe->backends));
 	for (size_t i = 0; i < cfg->nbackends; i++) {
 		char err[256];
@@ -50,11 +70,52 @@ fe_open_backends(struct fe_ctx *fe)
 			continue;
 		}
 		fe->backends[fe->nbackends++] = be;
-		strbuf_printf(&names, "%s\"%s\"", names.len > 1 ? "," : "", be->name);
 	}
-	strbuf_puts(&names, "}");
-	fe->candidates = strbuf_detach(&names);
 	return fe->nbackends > 0 ? 0 : -1;
+}
+
+/* --- usage counts ---------------------------------------------------------------------- */
+
+struct fe_usage_call {
+	struct fe_ctx *fe;
+	struct usage_flush flush;
+};
+
+static void
+fe_usage_flushed(PGresult *res, const char *errmsg, void *arg)
+{
+	struct fe_usage_call *call = arg;
+	usage_flush_end(&call->flush, call->fe->backends, call->fe->nbackends, res);
+	call->fe->usage_flushing = 0;
+	free(call);
+}
+
+static void
+fe_usage_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fe_ctx *fe = arg;
+	if (fe->usage_flushing || pga_breaker_open(fe->db))
+		return;
+	struct fe_usage_call *call = xcalloc(1, sizeof(*call));
+	call->fe = fe;
+	usage_flush_begin(&call->flush, fe->backends, fe->nbackends);
+	fe->usage_flushing = 1;
+	pga_query(fe->db, USAGE_SQL, 4, call->flush.params, fe_usage_flushed, call);
+}
+
+/* At exit: whatever was counted and not flushed, on a connection of its own. */
+static void
+fe_usage_final_flush(struct fe_ctx *fe)
+{
+	if (fe->nbackends == 0)
+		return;
+	char err[256];
+	PGconn *conn = db_connect(fe->cfg->database.url, "frontend",
+	    fe->cfg->database.connect_timeout_ms, err, sizeof(err));
+	if (usage_flush_now(conn, fe->backends, fe->nbackends) == -1)
+		log_warnx("usage counts not saved at exit: %s", conn ? "the query failed" : err);
+	if (conn != NULL)
+		PQfinish(conn);
 }
 
 /* Bind listen.s3 when run by hand. */
@@ -196,6 +257,10 @@ fe_start(struct fe_ctx *fe)
 	}
 	fe->db = pga_pool_new(fe->base, fe->cfg->database.url, "s3mux-frontend", FE_DB_CONNS,
 	    fe->cfg->database.connect_timeout_ms);
+	fe->usage_timer = event_new(fe->base, -1, EV_PERSIST, fe_usage_timer_cb, fe);
+	struct timeval every = { FE_USAGE_FLUSH_MS / 1000, (FE_USAGE_FLUSH_MS % 1000) * 1000 };
+	event_add(fe->usage_timer, &every);
+	event_active(fe->usage_timer, EV_TIMEOUT, 0);	/* learn this month's totals now */
 	return 0;
 }
 
@@ -204,11 +269,14 @@ fe_cleanup(struct fe_ctx *fe)
 {
 	http_server_free(fe->s3);
 	http_server_free(fe->admin);
+	if (fe->usage_timer != NULL)
+		event_free(fe->usage_timer);
 	pga_pool_free(fe->db);
+	fe_usage_final_flush(fe);
 	for (size_t i = 0; i < fe->nbackends; i++)
 		backend_free(fe->backends[i]);
 	free(fe->backends);
-	free(fe->candidates);
+	strbuf_free(&fe->candidates);
 	for (size_t i = 0; i < fe->nsignals; i++)
 		event_free(fe->signals[i]);
 	child_link_close(&fe->link);
