@@ -382,14 +382,11 @@ fe_choose_range(struct fe_req *r, PGresult *res, uint64_t size, struct fe_range 
 	return 0;
 }
 
+/* Serve the object (or range) from the first of copies ("{a,b}") that can. */
 static void
-fe_send_object(struct fe_req *r, PGresult *res, struct fe_headers *h, uint64_t size)
+fe_serve(struct fe_req *r, struct fe_headers *h, uint64_t size, struct fe_range range,
+    const char *copies)
 {
-	struct fe_range range;
-	if (fe_choose_range(r, res, size, &range) == -1) {
-		fe_hdr_free(h);
-		return;
-	}
 	struct fe_get *g = xcalloc(1, sizeof(*g));
 	g->r = r;
 	g->h = *h;
@@ -412,8 +409,125 @@ fe_send_object(struct fe_req *r, PGresult *res, struct fe_headers *h, uint64_t s
 		return;
 	}
 	g->name = xasprintf("%s/%s", r->bucket, r->key);
-	g->copies = xstrdup(PQgetvalue(res, 0, GO_BACKENDS));
+	g->copies = xstrdup(copies);
 	fe_get_try_next(g);
+}
+
+static void
+fe_send_object(struct fe_req *r, PGresult *res, struct fe_headers *h, uint64_t size)
+{
+	struct fe_range range;
+	if (fe_choose_range(r, res, size, &range) == -1) {
+		fe_hdr_free(h);
+		return;
+	}
+	fe_serve(r, h, size, range, PQgetvalue(res, 0, GO_BACKENDS));
+}
+
+/* --- reads while the catalogue is down ------------------------------------------------- */
+
+/*
+ * Without the catalogue, every backend is asked for the object's name at once (it derives
+ * from bucket and key); the first that has it serves it, without the metadata only the
+ * catalogue holds (ETag, Content-Type, user metadata).
+ */
+struct fe_fallback {
+	struct fe_req *r;
+	size_t outstanding;
+	struct backend *found;
+	struct backend_stat st;
+	int errors;
+	int client_gone;
+};
+
+static void
+fe_fallback_answer(struct fe_fallback *fb)
+{
+	struct fe_req *r = fb->r;
+	r->op = NULL;
+	r->on_abort = NULL;
+	if (fb->client_gone) {
+		free(fb);
+		fe_finish(r);
+		return;
+	}
+	if (fb->found == NULL) {
+		int errors = fb->errors;
+		free(fb);
+		fe_error(r, errors ? "ServiceUnavailable" : "NoSuchKey", errors ?
+		    "The catalogue and some backends are unavailable; retry." : NULL);
+		return;
+	}
+	struct fe_headers h = { .n = 0 };
+	char lastmod[64];
+	s3_time_http((time_t)fb->st.mtime, lastmod, sizeof(lastmod));
+	fe_hdr(&h, "Last-Modified", lastmod);
+	fe_hdr(&h, "Content-Type", "binary/octet-stream");
+	fe_hdr(&h, "Accept-Ranges", "bytes");
+	fe_hdr(&h, "x-s3mux-catalogue", "unavailable");
+	struct fe_range range;
+	char *copies = xasprintf("{\"%s\"}", fb->found->name);
+	uint64_t size = fb->st.size;
+	free(fb);
+	if (fe_parse_range(http_header(r->http, "range"), size, &range) == -1) {
+		fe_hdr_free(&h);
+		fe_error(r, "InvalidRange", NULL);
+	} else {
+		fe_serve(r, &h, size, range, copies);
+	}
+	free(copies);
+}
+
+/* One backend's answer. */
+struct fe_fallback_ask {
+	struct fe_fallback *fb;
+	struct backend *be;
+};
+
+static void
+fe_fallback_stat_at(void *arg, int err, const struct backend_stat *st)
+{
+	struct fe_fallback_ask *ask = arg;
+	struct fe_fallback *fb = ask->fb;
+	struct backend *be = ask->be;
+	free(ask);
+	fb->outstanding--;
+	if (err == 0 && fb->found == NULL && st != NULL) {
+		fb->st = *st;
+		fb->found = be;
+	} else if (err != 0 && err != ENOENT) {
+		fb->errors++;
+	}
+	if (fb->outstanding == 0)
+		fe_fallback_answer(fb);
+}
+
+static void
+fe_fallback_gone(struct fe_req *r)
+{
+	struct fe_fallback *fb = r->op;
+	fb->client_gone = 1;	/* the answers still to come end the request */
+}
+
+static void
+fe_get_fallback(struct fe_req *r)
+{
+	struct fe_ctx *fe = r->fe;
+	struct fe_fallback *fb = xcalloc(1, sizeof(*fb));
+	fb->r = r;
+	r->op = fb;
+	r->on_abort = fe_fallback_gone;
+	char *name = xasprintf("%s/%s", r->bucket, r->key);
+	fb->outstanding = fe->nbackends;
+	log_info("%s: catalogue unavailable; asking %zu backend(s) for %s", r->http->request_id,
+	    fe->nbackends, name);
+	for (size_t i = 0; i < fe->nbackends; i++) {
+		struct fe_fallback_ask *ask = xcalloc(1, sizeof(*ask));
+		ask->fb = fb;
+		ask->be = fe->backends[i];
+		backend_stat(fe->backends[i], name, fe_fallback_stat_at, ask);
+	}
+	free(name);
 }
 
 /* Tag count, part count, and the stored checksum when the client asks for it. */
@@ -443,7 +557,7 @@ fe_get_object_done(PGresult *res, const char *errmsg, void *arg)
 {
 	struct fe_req *r = arg;
 	if (res == NULL) {
-		fe_error(r, "ServiceUnavailable", NULL);
+		fe_get_fallback(r);
 		return;
 	}
 	const char *status = PQgetvalue(res, 0, GO_STATUS);
