@@ -22,6 +22,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "db.h"
 #include "fe.h"
 #include "log.h"
@@ -205,19 +207,49 @@ fe_signals(struct fe_ctx *fe)
 	fe->nsignals = nitems(sigs);
 }
 
-/* The admin listener: only a health check so far; the admin API comes later. */
+/* GET /backends: this front end's view of each backend (breaker, counts not yet flushed). */
+static json_t *
+fe_admin_backends(struct fe_ctx *fe)
+{
+	json_t *list = json_array();
+	for (size_t i = 0; i < fe->nbackends; i++) {
+		struct backend *be = fe->backends[i];
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:i, s:b, s:b, s:{s:I, s:I, s:I}}",
+		    "name", be->name, "driver", be->ops->driver,
+		    "breaker", backend_breaker_state(be), "failures", be->failures,
+		    "over_read_limit", backend_over_limit(be, 0),
+		    "over_write_limit", backend_over_limit(be, 1),
+		    "month", "requests", (json_int_t)(be->month.requests + be->pending.requests),
+		    "egress_bytes", (json_int_t)(be->month.egress + be->pending.egress),
+		    "ingress_bytes", (json_int_t)(be->month.ingress + be->pending.ingress)));
+	}
+	return json_pack("{s:i, s:s, s:o}", "worker", fe->index, "database",
+	    pga_breaker_open(fe->db) ? "unavailable" : "ok", "backends", list);
+}
+
+/* The admin listener: a health check and the backends' state; more of the API comes later. */
 static void
 fe_admin_request(struct http_request *http, void *arg)
 {
 	struct fe_ctx *fe = arg;
-	int health = strcmp(http->path, "/health") == 0 && strcmp(http->method, "GET") == 0;
-	char *body = health ?
-	    xasprintf("{\"status\":\"ok\",\"worker\":%d,\"database\":\"%s\"}\n", fe->index,
-	        pga_breaker_open(fe->db) ? "unavailable" : "ok") :
-	    xstrdup("{\"error\":\"not found\"}\n");
+	int get = strcmp(http->method, "GET") == 0;
+	json_t *doc;
+	int status = 200;
+	if (get && strcmp(http->path, "/health") == 0)
+		doc = json_pack("{s:s, s:i, s:s}", "status", "ok", "worker", fe->index, "database",
+		    pga_breaker_open(fe->db) ? "unavailable" : "ok");
+	else if (get && strcmp(http->path, "/backends") == 0)
+		doc = fe_admin_backends(fe);
+	else {
+		doc = json_pack("{s:s, s:s}", "error", "not found", "path", http->path);
+		status = 404;
+	}
+	char *body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
 	const char *headers[] = { "Content-Type", "application/json", NULL };
-	http_response_start(http, health ? 200 : 404, (int64_t)strlen(body), headers);
+	http_response_start(http, status, (int64_t)strlen(body) + 1, headers);
 	http_response_write(http, body, strlen(body));
+	http_response_write(http, "\n", 1);
 	http_response_end(http);
 	http_request_finish(http);
 	free(body);
