@@ -22,15 +22,18 @@
 #include <openssl/sha.h>
 
 #include "backend.h"
+#include "bgwork.h"
 #include "log.h"
 #include "util.h"
 
 #define FS_MAX_COMPONENT 240
+#define FS_SYNC_THREADS 2
 
 struct fs_state {
 	char *root;
 	char *tmpdir;
 	struct event_base *base;
+	struct bgwork_pool *pool;	/* fsync and rename happen there, off the loop */
 };
 
 struct fs_put {
@@ -117,9 +120,11 @@ fs_create(const struct cfg_backend *conf, struct event_base *base, char *err, si
 	fs->root = xstrdup(conf->path);
 	fs->tmpdir = xasprintf("%s/.tmp", conf->path);
 	fs->base = base;
+	fs->pool = bgwork_pool_new(base, FS_SYNC_THREADS);
 	if (fs_mkdir_p(fs->tmpdir, 0750) == -1) {
 		snprintf(err, errlen, "backend %s: cannot create %s: %s", conf->name, fs->tmpdir,
 		    strerror(errno));
+		bgwork_pool_free(fs->pool);
 		free(fs->root);
 		free(fs->tmpdir);
 		free(fs);
@@ -132,6 +137,7 @@ static void
 fs_destroy(void *state)
 {
 	struct fs_state *fs = state;
+	bgwork_pool_free(fs->pool);
 	free(fs->root);
 	free(fs->tmpdir);
 	free(fs);
@@ -243,8 +249,27 @@ fs_put_commit(struct fs_put *put)
 	return 0;
 }
 
+/* On a pool thread: make the bytes durable and visible (no logging, no loop state). */
 static void
-fs_put_done_cb(evutil_socket_t fd, short what, void *arg)
+fs_put_commit_work(void *arg)
+{
+	struct fs_put *put = arg;
+	if (put->err != 0) {
+		unlink(put->tmp_path);
+		return;
+	}
+	int err = fs_put_commit(put);
+	if (err != 0) {
+		put->err = err;
+		snprintf(put->message, sizeof(put->message), "commit %s: %s", put->final_path,
+		    strerror(err));
+		unlink(put->tmp_path);
+	}
+}
+
+/* Back on the loop. */
+static void
+fs_put_commit_done(void *arg)
 {
 	struct fs_put *put = arg;
 	put->cbs.on_done(put->arg, put->err, put->err ? put->message : NULL);
@@ -255,19 +280,7 @@ static void
 fs_put_finish(struct backend_put *base)
 {
 	struct fs_put *put = (struct fs_put *)base;
-	if (put->err == 0) {
-		int err = fs_put_commit(put);
-		if (err != 0) {
-			put->err = err;
-			snprintf(put->message, sizeof(put->message), "commit %s: %s",
-			    put->final_path, strerror(err));
-			unlink(put->tmp_path);
-		}
-	} else {
-		unlink(put->tmp_path);
-	}
-	/* report from the loop, never from inside the caller's own call */
-	event_base_once(put->fs->base, -1, EV_TIMEOUT, fs_put_done_cb, put, NULL);
+	bgwork_run(put->fs->pool, fs_put_commit_work, fs_put_commit_done, put);
 }
 
 static void
