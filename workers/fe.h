@@ -106,6 +106,11 @@ int fe_bucket_name_valid(const char *name);
 void fe_error_http(struct fe_req *r, const char *code, int status, const char *message);
 /* No backend may take the request: why is "SlowDown" (limits) or "ServiceUnavailable". */
 void fe_error_no_backend(struct fe_req *r, const char *why);
+/*
+ * For a catalogue call's callback: 1 when it answered with "OK" in its first column; else
+ * the matching error (503 when it did not answer) is sent and 0 returned.
+ */
+int fe_db_ok(struct fe_req *r, PGresult *res);
 /* The catalogue said status: answer with the matching S3 error. */
 void fe_error_status(struct fe_req *r, const char *status);
 

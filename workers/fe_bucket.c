@@ -109,13 +109,8 @@ static void
 fe_bucket_status_done(PGresult *res, const char *errmsg, void *arg)
 {
 	struct fe_req *r = arg;
-	if (fe_db_failed(r, res, errmsg))
+	if (!fe_db_ok(r, res))
 		return;
-	const char *status = PQgetvalue(res, 0, 0);
-	if (strcmp(status, "OK") != 0) {
-		fe_error_status(r, status);
-		return;
-	}
 	if (strcmp(r->http->method, "DELETE") == 0) {
 		fe_reply_empty(r, 204, NULL);
 		return;

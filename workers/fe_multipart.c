@@ -30,15 +30,8 @@ static void
 mpu_created(PGresult *res, const char *errmsg, void *arg)
 {
 	struct fe_req *r = arg;
-	if (res == NULL) {
-		fe_error(r, "ServiceUnavailable", NULL);
+	if (!fe_db_ok(r, res))
 		return;
-	}
-	const char *status = PQgetvalue(res, 0, 0);
-	if (strcmp(status, "OK") != 0) {
-		fe_error_status(r, status);
-		return;
-	}
 	struct strbuf xml;
 	strbuf_init(&xml);
 	strbuf_puts(&xml, S3XML_DECL "<InitiateMultipartUploadResult xmlns=\"" S3XML_NS "\">");
@@ -343,15 +336,8 @@ static void
 mpu_aborted(PGresult *res, const char *errmsg, void *arg)
 {
 	struct fe_req *r = arg;
-	if (res == NULL) {
-		fe_error(r, "ServiceUnavailable", NULL);
+	if (!fe_db_ok(r, res))
 		return;
-	}
-	const char *status = PQgetvalue(res, 0, 0);
-	if (strcmp(status, "OK") != 0) {
-		fe_error_status(r, status);
-		return;
-	}
 	fe_delete_copies(r->fe, PQgetvalue(res, 0, 1));
 	fe_reply_empty(r, 204, NULL);
 }

@@ -61,9 +61,8 @@ fe_resource(const struct fe_req *r)
 }
 
 void
-fe_error(struct fe_req *r, const char *code, const char *message)
+fe_error_http(struct fe_req *r, const char *code, int status, const char *message)
 {
-	const struct s3_error_def *def = s3_error_find(code);
 	struct http_request *http = r->http;
 	if (http->response_started) {
 		/* too late for a status: cut the connection so the client sees the failure */
@@ -80,9 +79,10 @@ fe_error(struct fe_req *r, const char *code, const char *message)
 	free(resource);
 	int head = strcmp(http->method, "HEAD") == 0;
 	const char *headers[] = { "Content-Type", "application/xml", NULL };
-	if (def->status >= 500 || def->status == 403)
-		log_info("%s: %s: %s", http->request_id, code, message ? message : def->message);
-	http_response_start(http, def->status, head ? 0 : (int64_t)xml.len, headers);
+	if (status >= 500 || status == 403 || status == 429)
+		log_info("%s: %s: %s", http->request_id, code,
+		    message ? message : s3_error_find(code)->message);
+	http_response_start(http, status, head ? 0 : (int64_t)xml.len, headers);
 	if (!head)
 		http_response_write(http, xml.data, xml.len);
 	http_response_end(http);
@@ -91,27 +91,24 @@ fe_error(struct fe_req *r, const char *code, const char *message)
 }
 
 void
-fe_error_http(struct fe_req *r, const char *code, int status, const char *message)
+fe_error(struct fe_req *r, const char *code, const char *message)
 {
-	struct http_request *http = r->http;
-	if (http->response_started) {
-		fe_error(r, code, message);
-		return;
+	fe_error_http(r, code, s3_error_find(code)->status, message);
+}
+
+int
+fe_db_ok(struct fe_req *r, PGresult *res)
+{
+	if (res == NULL) {
+		fe_error(r, "ServiceUnavailable", NULL);
+		return 0;
 	}
-	struct strbuf xml;
-	strbuf_init(&xml);
-	char *resource = fe_resource(r);
-	s3xml_error(&xml, code, message, resource, http->request_id);
-	free(resource);
-	int head = strcmp(http->method, "HEAD") == 0;
-	const char *headers[] = { "Content-Type", "application/xml", NULL };
-	log_info("%s: %s (%d): %s", http->request_id, code, status, message ? message : "");
-	http_response_start(http, status, head ? 0 : (int64_t)xml.len, headers);
-	if (!head)
-		http_response_write(http, xml.data, xml.len);
-	http_response_end(http);
-	strbuf_free(&xml);
-	fe_finish(r);
+	const char *status = PQgetvalue(res, 0, 0);
+	if (strcmp(status, "OK") != 0) {
+		fe_error_status(r, status);
+		return 0;
+	}
+	return 1;
 }
 
 void

@@ -15,15 +15,6 @@
 #define TAGS_MAX 10
 #define TAGGING_BODY_MAX (64 * 1024)
 
-static int
-subres_db_failed(struct fe_req *r, PGresult *res)
-{
-	if (res != NULL)
-		return 0;
-	fe_error(r, "ServiceUnavailable", NULL);
-	return 1;
-}
-
 /* --- tagging --------------------------------------------------------------------------- */
 
 struct fe_tagset {
@@ -84,12 +75,7 @@ static void
 tagging_set(PGresult *res, const char *errmsg, void *arg)
 {
 	struct fe_req *r = arg;
-	if (subres_db_failed(r, res))
-		return;
-	const char *status = PQgetvalue(res, 0, 0);
-	if (strcmp(status, "OK") != 0)
-		fe_error_status(r, status);
-	else
+	if (fe_db_ok(r, res))
 		fe_reply_empty(r, strcmp(r->http->method, "DELETE") == 0 ? 204 : 200, NULL);
 }
 
@@ -130,13 +116,8 @@ static void
 tagging_got(PGresult *res, const char *errmsg, void *arg)
 {
 	struct fe_req *r = arg;
-	if (subres_db_failed(r, res))
+	if (!fe_db_ok(r, res))
 		return;
-	const char *status = PQgetvalue(res, 0, GO_STATUS);
-	if (strcmp(status, "OK") != 0) {
-		fe_error_status(r, status);
-		return;
-	}
 	json_t *tags = json_loads(PQgetvalue(res, 0, GO_TAGS), 0, NULL);
 	struct strbuf xml;
 	strbuf_init(&xml);
@@ -187,12 +168,9 @@ static void
 acl_checked(PGresult *res, const char *errmsg, void *arg)
 {
 	struct fe_req *r = arg;
-	if (subres_db_failed(r, res))
+	if (!fe_db_ok(r, res))
 		return;
-	const char *status = PQgetvalue(res, 0, 0);
-	if (strcmp(status, "OK") != 0)
-		fe_error_status(r, status);
-	else if (strcmp(r->http->method, "GET") == 0)
+	if (strcmp(r->http->method, "GET") == 0)
 		acl_reply(r);
 	else
 		fe_reply_empty(r, 200, NULL);
@@ -236,12 +214,8 @@ static void
 versioning_checked(PGresult *res, const char *errmsg, void *arg)
 {
 	struct fe_req *r = arg;
-	if (subres_db_failed(r, res))
+	if (!fe_db_ok(r, res))
 		return;
-	if (strcmp(PQgetvalue(res, 0, 0), "OK") != 0) {
-		fe_error(r, "NoSuchBucket", NULL);
-		return;
-	}
 	struct strbuf xml;
 	strbuf_init(&xml);
 	strbuf_puts(&xml, S3XML_DECL "<VersioningConfiguration xmlns=\"" S3XML_NS "\"/>");
