@@ -11,6 +11,13 @@
 --   release_cleanup    a backend delete failed: count it and schedule a retry
 --
 -- Statuses are S3 error codes where one applies, so the front end maps them directly.
+--
+-- A claim on a cleanup row carries a fencing token (cleanup_queue.claim_token): only the
+-- holder of the row's current token settles it, so a claimer that stalled past the grace
+-- period, and lost the row to another, can no longer finish or release it.  For a row of a
+-- (bucket, key) name the token is the id of the 'delete' intent the claim holds on the name;
+-- for a part or temp name (object_name set) it comes from the same sequence, so a token never
+-- names an intent it does not hold.
 
 CREATE FUNCTION register_backend(p_name text, p_driver text, p_bytes_limit bigint)
 RETURNS void LANGUAGE sql AS $$
@@ -56,6 +63,53 @@ BEGIN
 END
 $$;
 
+-- The backends a write of p_size bytes may go to, best first: those in p_candidates (in
+-- configured order) with room, not draining; a backend already holding (p_bucket, p_key)
+-- first (so an overwrite lands in place); then by strategy: 'spread' most free fraction
+-- first, 'pack' configured order.  With p_in_place, only backends holding the key.
+CREATE FUNCTION placement_order(p_candidates text[], p_strategy text, p_size bigint,
+    p_bucket text, p_key text, p_in_place boolean DEFAULT false)
+RETURNS SETOF text LANGUAGE sql STABLE AS $$
+	SELECT q.backend
+	FROM backend_quotas q
+	JOIN unnest(p_candidates) WITH ORDINALITY AS c(name, ord) ON c.name = q.backend
+	CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM object_locations l
+	     WHERE l.bucket = p_bucket AND l.key = p_key AND l.backend = q.backend) AS holds) h
+	WHERE NOT q.draining AND quota_has_room(q, p_size) AND (h.holds OR NOT p_in_place)
+	ORDER BY h.holds DESC,
+	         CASE WHEN p_strategy = 'spread' THEN
+	              CASE WHEN q.bytes_limit = 0 THEN 1.0
+	                   ELSE 1.0 - (q.bytes_used + q.bytes_reserved + q.orphan_bytes)::float8
+	                              / q.bytes_limit END
+	              ELSE 0 END DESC,
+	         c.ord
+$$;
+
+-- A conditional write checks its condition again once it holds its intent, under the key's
+-- lock (taken after the intent, in the order commit_put takes them): a commit of the key
+-- that was still in flight at the first check has landed by now.  When the condition no
+-- longer holds, the intent and its reservation are given back.
+CREATE FUNCTION recheck_condition(p_bucket text, p_key text, p_if_none_match boolean,
+    p_if_match text, p_pending_id bigint)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	status text;
+	p pending_objects;
+BEGIN
+	IF NOT coalesce(p_if_none_match, false) AND p_if_match IS NULL THEN
+		RETURN 'OK';
+	END IF;
+	PERFORM pg_advisory_xact_lock(hashtextextended(p_bucket || '/' || p_key, 0));
+	status := write_condition(p_bucket, p_key, p_if_none_match, p_if_match);
+	IF status <> 'OK' THEN
+		DELETE FROM pending_objects WHERE id = p_pending_id RETURNING * INTO p;
+		UPDATE backend_quotas SET bytes_reserved = bytes_reserved - p.declared_size
+		WHERE backend = p.backend;
+	END IF;
+	RETURN status;
+END
+$$;
+
 CREATE FUNCTION begin_put(p_bucket text, p_key text, p_size bigint, p_owner text,
     p_candidates text[], p_strategy text, p_kind text DEFAULT 'put',
     p_if_none_match boolean DEFAULT false, p_if_match text DEFAULT NULL,
@@ -78,40 +132,33 @@ BEGIN
 	IF status <> 'OK' THEN
 		RETURN;
 	END IF;
+	-- If-Match writes in place, so the name's intent serialises it with other writers
 	FOR b IN
-		SELECT q.backend AS name
-		FROM backend_quotas q
-		JOIN unnest(p_candidates) WITH ORDINALITY AS c(name, ord) ON c.name = q.backend
-		WHERE NOT q.draining AND quota_has_room(q, p_size)
-		  -- If-Match writes in place, so the name's intent serialises it with other writers
-		  AND (p_if_match IS NULL OR EXISTS (SELECT 1 FROM object_locations l
-		       WHERE l.bucket = p_bucket AND l.key = p_key AND l.backend = q.backend))
-		ORDER BY EXISTS (SELECT 1 FROM object_locations l WHERE l.bucket = p_bucket
-		          AND l.key = p_key AND l.backend = q.backend) DESC,
-		         CASE WHEN p_strategy = 'spread' THEN
-		              CASE WHEN q.bytes_limit = 0 THEN 1.0
-		                   ELSE 1.0 - (q.bytes_used + q.bytes_reserved + q.orphan_bytes)::float8
-		                              / q.bytes_limit END
-		              ELSE 0 END DESC,
-		         c.ord
+		SELECT o AS name FROM placement_order(p_candidates, p_strategy, p_size, p_bucket,
+		    p_key, p_if_match IS NOT NULL) AS o
 	LOOP
-		UPDATE backend_quotas q SET bytes_reserved = q.bytes_reserved + p_size
-		WHERE q.backend = b.name AND quota_has_room(q, p_size);
-		CONTINUE WHEN NOT FOUND;	-- filled up since the SELECT
+		-- The intent first, then the reservation: abort_put deletes an intent and then
+		-- updates its quota row, and an insert here waits for an uncommitted delete of the
+		-- same name; holding the quota row meanwhile would deadlock with it.
 		INSERT INTO pending_objects (backend, bucket, key, kind, version, declared_size, owner)
 		VALUES (b.name, p_bucket, p_key, p_kind, nextval('object_version_seq'), p_size, p_owner)
 		ON CONFLICT DO NOTHING
 		RETURNING pending_objects.id, pending_objects.version INTO pending_id, version;
 		IF pending_id IS NULL THEN
-			-- another write of this key on this backend is in progress
-			UPDATE backend_quotas q SET bytes_reserved = q.bytes_reserved - p_size
-			WHERE q.backend = b.name;
-			status := 'Busy';
+			status := 'Busy';	-- another write of this key on this backend is in progress
 			RETURN;
 		END IF;
-		status := 'OK';
-		backend := b.name;
-		RETURN;
+		UPDATE backend_quotas q SET bytes_reserved = q.bytes_reserved + p_size
+		WHERE q.backend = b.name AND quota_has_room(q, p_size);
+		IF FOUND THEN
+			status := recheck_condition(p_bucket, p_key, p_if_none_match, p_if_match,
+			    pending_id);
+			backend := CASE WHEN status = 'OK' THEN b.name END;
+			RETURN;
+		END IF;
+		DELETE FROM pending_objects WHERE id = pending_id;	-- filled up since the SELECT
+		pending_id := NULL;
+		version := NULL;
 	END LOOP;
 	status := 'InsufficientStorage';
 END
@@ -143,12 +190,14 @@ END
 $$;
 
 -- The bytes of (bucket, key) on p_backend were just overwritten in place: forget the copy
--- that was there and any queued deletion of that name, releasing their bytes.
+-- that was there and any queued or dead-lettered deletion of that name, releasing their
+-- bytes (a dead letter left in place would one day delete the new bytes).
 CREATE FUNCTION forget_replaced(p_bucket text, p_key text, p_backend text)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	freed_used bigint;
 	freed_orphans bigint;
+	freed_dead bigint;
 BEGIN
 	DELETE FROM object_locations
 	WHERE bucket = p_bucket AND key = p_key AND backend = p_backend
@@ -159,6 +208,13 @@ BEGIN
 		  AND object_name IS NULL
 		RETURNING size)
 	SELECT coalesce(sum(size), 0) INTO freed_orphans FROM gone;
+	WITH gone AS (
+		DELETE FROM cleanup_dlq
+		WHERE backend = p_backend AND bucket = p_bucket AND key = p_key
+		  AND object_name IS NULL
+		RETURNING size)
+	SELECT coalesce(sum(size), 0) INTO freed_dead FROM gone;
+	freed_orphans := freed_orphans + freed_dead;
 	UPDATE backend_quotas
 	SET bytes_used = bytes_used - coalesce(freed_used, 0),
 	    orphan_bytes = orphan_bytes - freed_orphans
@@ -176,7 +232,10 @@ LANGUAGE plpgsql AS $$
 DECLARE
 	p pending_objects;
 BEGIN
-	DELETE FROM pending_objects WHERE id = p_pending_id RETURNING * INTO p;
+	-- The intent is locked now and deleted last.  Deleted first, it would make a claim of
+	-- this name's cleanup row (which inserts a 'delete' intent on the name) wait for this
+	-- transaction, while forget_replaced here waits for that claim's row: a deadlock.
+	SELECT * INTO p FROM pending_objects WHERE id = p_pending_id FOR UPDATE;
 	IF NOT FOUND THEN
 		status := 'NoSuchIntent';	-- already resolved (aborted or reaped)
 		RETURN;
@@ -192,6 +251,7 @@ BEGIN
 		WHERE backend = p.backend;
 		INSERT INTO cleanup_queue (backend, bucket, key, version, reason, size)
 		VALUES (p.backend, p.bucket, p.key, p.version, 'failed condition', p_stored_size);
+		DELETE FROM pending_objects WHERE id = p.id;
 		RETURN;
 	END IF;
 	version := nextval('object_version_seq');
@@ -217,6 +277,7 @@ BEGIN
 	WHERE backend = p.backend;
 	INSERT INTO event_outbox (bucket, key, event, version, size, etag)
 	VALUES (p.bucket, p.key, p_event, version, p_size, p_etag);
+	DELETE FROM pending_objects WHERE id = p.id;
 	PERFORM pg_notify('s3mux_replicator', ''), pg_notify('s3mux_notifier', '');
 	status := 'OK';
 END
@@ -251,6 +312,9 @@ BEGIN
 		status := 'NoSuchBucket';
 		RETURN;
 	END IF;
+	-- the lock commit_put holds: a commit of this key takes the copies' rows and then the
+	-- object's, so taking the object's row first without it would deadlock with one
+	PERFORM pg_advisory_xact_lock(hashtextextended(p_bucket || '/' || p_key, 0));
 	SELECT * INTO o FROM objects WHERE bucket = p_bucket AND key = p_key FOR UPDATE;
 	IF NOT FOUND THEN
 		status := 'NoSuchKey';		-- S3 answers 204 all the same
@@ -268,52 +332,73 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION finish_cleanup(p_id bigint)
-RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE
-	c cleanup_queue;
+-- Settle a cleanup row whose bytes are gone (deleted, or overwritten by a catalogued copy):
+-- drop it, release its orphan bytes and the 'delete' intent its claim held.
+CREATE FUNCTION cleanup_settle(c cleanup_queue)
+RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-	DELETE FROM cleanup_queue WHERE id = p_id RETURNING * INTO c;
-	IF NOT FOUND THEN
-		RETURN false;
-	END IF;
+	DELETE FROM cleanup_queue WHERE id = c.id;
 	UPDATE backend_quotas SET orphan_bytes = orphan_bytes - c.size WHERE backend = c.backend;
-	DELETE FROM pending_objects WHERE id = c.claim_token AND kind = 'delete';
-	RETURN true;
+	IF c.claim_token IS NOT NULL THEN
+		DELETE FROM pending_objects WHERE id = c.claim_token AND kind = 'delete';
+	END IF;
 END
 $$;
 
--- Claim cleanup rows for deletion by p_owner.  A row whose name was since rewritten in place
--- is settled at once (nothing to delete); a row whose name has a write in progress is left
--- for later.  A claimed (bucket, key) row holds a 'delete' intent on its name, so no write
--- of that name can start until finish_cleanup or release_cleanup.
+-- Claim one cleanup row, locked by the caller, for p_owner.  A claim left by a claimer that
+-- died gives up its intent first.  Returns the new fencing token, or NULL when there is
+-- nothing to delete now: the name holds a catalogued copy again (its bytes were rewritten
+-- in place: the row is settled at once) or a write of the name is in progress (the row is
+-- left unclaimed, for later).  A claimed (bucket, key) row holds a 'delete' intent on its
+-- name, so no write of that name can start until the row is settled or released.
+CREATE FUNCTION cleanup_claim_row(c cleanup_queue, p_owner text)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	token bigint;
+BEGIN
+	IF c.claim_token IS NOT NULL THEN
+		DELETE FROM pending_objects WHERE id = c.claim_token AND kind = 'delete';
+		c.claim_token := NULL;
+	END IF;
+	IF c.object_name IS NULL THEN
+		IF EXISTS (SELECT 1 FROM object_locations l WHERE l.bucket = c.bucket
+		           AND l.key = c.key AND l.backend = c.backend) THEN
+			PERFORM cleanup_settle(c);
+			RETURN NULL;
+		END IF;
+		INSERT INTO pending_objects (backend, bucket, key, kind, version, owner)
+		VALUES (c.backend, c.bucket, c.key, 'delete', coalesce(c.version, 0), p_owner)
+		ON CONFLICT DO NOTHING
+		RETURNING pending_objects.id INTO token;
+		IF token IS NULL THEN
+			UPDATE cleanup_queue q SET claimed_at = NULL, claimed_by = NULL, claim_token = NULL
+			WHERE q.id = c.id AND q.claimed_at IS NOT NULL;
+			RETURN NULL;
+		END IF;
+	ELSE
+		token := nextval(pg_get_serial_sequence('pending_objects', 'id'));
+	END IF;
+	UPDATE cleanup_queue q SET claimed_at = now(), claimed_by = p_owner, claim_token = token
+	WHERE q.id = c.id;
+	RETURN token;
+END
+$$;
+
+-- The front end's claim: the rows of p_ids that nobody holds, for deletion right away.
 CREATE FUNCTION claim_cleanup_ids(p_ids bigint[], p_owner text)
-RETURNS TABLE (id bigint, backend text, bucket text, key text, object_name text)
+RETURNS TABLE (id bigint, backend text, bucket text, key text, object_name text,
+    claim_token bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
 	c cleanup_queue;
-	pid bigint;
 BEGIN
 	FOR c IN
 		SELECT * FROM cleanup_queue q
 		WHERE q.id = ANY(p_ids) AND q.claimed_at IS NULL
 		ORDER BY q.id FOR UPDATE SKIP LOCKED
 	LOOP
-		pid := NULL;
-		IF c.object_name IS NULL THEN
-			IF EXISTS (SELECT 1 FROM object_locations l WHERE l.bucket = c.bucket
-			           AND l.key = c.key AND l.backend = c.backend) THEN
-				PERFORM finish_cleanup(c.id);
-				CONTINUE;
-			END IF;
-			INSERT INTO pending_objects (backend, bucket, key, kind, version, owner)
-			VALUES (c.backend, c.bucket, c.key, 'delete', coalesce(c.version, 0), p_owner)
-			ON CONFLICT DO NOTHING
-			RETURNING pending_objects.id INTO pid;
-			CONTINUE WHEN pid IS NULL;
-		END IF;
-		UPDATE cleanup_queue q SET claimed_at = now(), claimed_by = p_owner, claim_token = pid
-		WHERE q.id = c.id;
+		claim_token := cleanup_claim_row(c, p_owner);
+		CONTINUE WHEN claim_token IS NULL;
 		id := c.id;
 		backend := c.backend;
 		bucket := c.bucket;
@@ -324,14 +409,43 @@ BEGIN
 END
 $$;
 
--- A claimed delete failed: count the attempt, record why, let it be retried later.
-CREATE FUNCTION release_cleanup(p_id bigint, p_error text, p_retry_after interval)
+-- The claimed row p_id, locked, when p_token is its current claim; NULL otherwise.
+CREATE FUNCTION cleanup_claimed(p_id bigint, p_token bigint)
+RETURNS cleanup_queue LANGUAGE plpgsql AS $$
+DECLARE
+	c cleanup_queue;
+BEGIN
+	SELECT * INTO c FROM cleanup_queue WHERE id = p_id FOR UPDATE;
+	IF NOT FOUND OR c.claim_token IS DISTINCT FROM p_token OR p_token IS NULL THEN
+		RETURN NULL;
+	END IF;
+	RETURN c;
+END
+$$;
+
+-- A claimed delete succeeded.  False when the claim is no longer the caller's.
+CREATE FUNCTION finish_cleanup(p_id bigint, p_token bigint)
 RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
-	token bigint;
+	c cleanup_queue := cleanup_claimed(p_id, p_token);
 BEGIN
-	SELECT claim_token INTO token FROM cleanup_queue WHERE id = p_id FOR UPDATE;
-	IF NOT FOUND THEN
+	IF c.id IS NULL THEN
+		RETURN false;
+	END IF;
+	PERFORM cleanup_settle(c);
+	RETURN true;
+END
+$$;
+
+-- A claimed delete failed: count the attempt, record why, let it be retried after
+-- p_retry_after (the cleanup role is told).  False when the claim is no longer the caller's.
+CREATE FUNCTION release_cleanup(p_id bigint, p_token bigint, p_error text,
+    p_retry_after interval)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+	c cleanup_queue := cleanup_claimed(p_id, p_token);
+BEGIN
+	IF c.id IS NULL THEN
 		RETURN false;
 	END IF;
 	UPDATE cleanup_queue
@@ -339,7 +453,8 @@ BEGIN
 	    next_attempt_at = now() + p_retry_after,
 	    claimed_at = NULL, claimed_by = NULL, claim_token = NULL
 	WHERE id = p_id;
-	DELETE FROM pending_objects WHERE id = token AND kind = 'delete';
+	DELETE FROM pending_objects WHERE id = p_token AND kind = 'delete';
+	PERFORM pg_notify('s3mux_cleanup', '');
 	RETURN true;
 END
 $$;

@@ -28,17 +28,8 @@ BEGIN
 		status := 'SlowDown';
 		RETURN;
 	END IF;
-	SELECT q.backend INTO backend
-	FROM backend_quotas q
-	JOIN unnest(p_candidates) WITH ORDINALITY AS c(name, ord) ON c.name = q.backend
-	WHERE NOT q.draining AND quota_has_room(q, 0)
-	ORDER BY CASE WHEN p_strategy = 'spread' THEN
-	              CASE WHEN q.bytes_limit = 0 THEN 1.0
-	                   ELSE 1.0 - (q.bytes_used + q.bytes_reserved + q.orphan_bytes)::float8
-	                              / q.bytes_limit END
-	              ELSE 0 END DESC,
-	         c.ord
-	LIMIT 1;
+	SELECT o INTO backend
+	FROM placement_order(p_candidates, p_strategy, 0, p_bucket, p_key) AS o LIMIT 1;
 	IF backend IS NULL THEN
 		status := 'InsufficientStorage';
 		RETURN;
@@ -173,7 +164,8 @@ CREATE FUNCTION complete_begin(p_bucket text, p_key text, p_upload_id text, p_pa
     p_etags text[], p_owner text, p_min_part bigint, p_if_none_match boolean,
     p_if_match text,
     OUT status text, OUT backend text, OUT pending_id bigint, OUT names text[],
-    OUT sizes bigint[], OUT total bigint, OUT etag text, OUT bad_part integer)
+    OUT sizes bigint[], OUT total bigint, OUT etag text, OUT bad_part integer,
+    OUT checksum_algo text, OUT checksums text[])
 LANGUAGE plpgsql AS $$
 DECLARE
 	u multipart_uploads;
@@ -213,6 +205,8 @@ BEGIN
 	END IF;
 	total := 0;
 	names := '{}';
+	checksums := '{}';
+	checksum_algo := u.checksum_algo;
 	sizes := '{}';
 	-- first the list itself (order, existence, ETags), then the sizes
 	FOR i IN 1 .. array_length(p_parts, 1) LOOP
@@ -229,6 +223,7 @@ BEGIN
 			RETURN;
 		END IF;
 		names := names || p.object_name;
+		checksums := checksums || p.checksum;
 		sizes := sizes || p.size;
 		total := total + p.size;
 		md5s := md5s || decode(p.etag, 'hex');
@@ -241,20 +236,26 @@ BEGIN
 		END IF;
 	END LOOP;
 	etag := md5(md5s) || '-' || array_length(p_parts, 1);
-	UPDATE backend_quotas q SET bytes_reserved = q.bytes_reserved + total
-	WHERE q.backend = u.backend AND quota_has_room(q, total);
-	IF NOT FOUND THEN
-		status := 'InsufficientStorage';
-		RETURN;
-	END IF;
+	-- the intent, then the reservation, then the condition again: as begin_put does
 	INSERT INTO pending_objects (backend, bucket, key, kind, version, declared_size, owner)
 	VALUES (u.backend, p_bucket, p_key, 'put', nextval('object_version_seq'), total, p_owner)
 	ON CONFLICT DO NOTHING
 	RETURNING pending_objects.id INTO pending_id;
 	IF pending_id IS NULL THEN
-		UPDATE backend_quotas q SET bytes_reserved = q.bytes_reserved - total
-		WHERE q.backend = u.backend;
 		status := 'Busy';
+		RETURN;
+	END IF;
+	UPDATE backend_quotas q SET bytes_reserved = q.bytes_reserved + total
+	WHERE q.backend = u.backend AND quota_has_room(q, total);
+	IF NOT FOUND THEN
+		DELETE FROM pending_objects WHERE id = pending_id;
+		pending_id := NULL;
+		status := 'InsufficientStorage';
+		RETURN;
+	END IF;
+	status := recheck_condition(p_bucket, p_key, p_if_none_match, p_if_match, pending_id);
+	IF status <> 'OK' THEN
+		pending_id := NULL;
 		RETURN;
 	END IF;
 	UPDATE multipart_uploads SET state = 'completing' WHERE upload_id = p_upload_id;
@@ -275,6 +276,7 @@ $$;
 
 CREATE FUNCTION complete_commit(p_upload_id text, p_pending_id bigint, p_etag text,
     p_size bigint, p_sizes bigint[], p_if_none_match boolean, p_if_match text,
+    p_checksum text,
     OUT status text, OUT version bigint, OUT cleanup_ids bigint[])
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -283,7 +285,7 @@ DECLARE
 BEGIN
 	SELECT * INTO u FROM multipart_uploads WHERE upload_id = p_upload_id FOR UPDATE;
 	SELECT * INTO c FROM commit_put(p_pending_id, p_size, p_etag, u.content_type, u.headers,
-	    u.user_meta, u.tags, u.checksum_algo, NULL, p_size, 'none', NULL,
+	    u.user_meta, u.tags, u.checksum_algo, p_checksum, p_size, 'none', NULL,
 	    array_length(p_sizes, 1), 's3:ObjectCreated:CompleteMultipartUpload',
 	    p_if_none_match, p_if_match);
 	status := c.status;

@@ -60,6 +60,7 @@
 #include <curl/curl.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
 #include "backend.h"
 #include "log.h"
@@ -139,6 +140,7 @@ struct s3drv_req {
 	int err;			/* the call failed for good: an errno value */
 	char message[S3DRV_MSG_MAX];
 	long status;			/* HTTP status of the last try, 0 if none */
+	int http_failed;		/* the call failed on an HTTP error status */
 	char errbuf[CURL_ERROR_SIZE];
 	struct strbuf errbody;		/* the start of a non-2xx body */
 	int64_t range_total;		/* Content-Range's total, -1 if none */
@@ -423,7 +425,7 @@ s3drv_log_failure(struct s3drv_req *req)
 	if (req->err == ENOENT) {
 		log_debug("backend %s: %s %s: %s", req->pub.put.be->name, req->method, req->key,
 		    req->message);
-	} else if (req->status != 0 && strncmp(req->message, "HTTP ", 5) != 0) {
+	} else if (req->http_failed && strncmp(req->message, "HTTP ", 5) != 0) {
 		log_warnx("backend %s: %s %s: HTTP %ld %s%s", req->pub.put.be->name, req->method,
 		    req->key, req->status, req->message, tries);
 	} else {
@@ -498,7 +500,7 @@ s3drv_capture(struct s3drv_req *req)
 	curl_off_t len = -1, mtime = -1;
 	curl_easy_getinfo(req->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
 	curl_easy_getinfo(req->easy, CURLINFO_FILETIME_T, &mtime);
-	if (req->status == 206 && req->range_total >= 0)
+	if ((req->status == 206 || req->status == 416) && req->range_total >= 0)
 		req->st.size = (uint64_t)req->range_total;
 	else
 		req->st.size = len >= 0 ? (uint64_t)len : 0;
@@ -522,6 +524,20 @@ s3drv_get_begin(struct s3drv_req *req)
 	return req->aborted ? -1 : 0;
 }
 
+/* An answer that ends the call well: a 2xx; for DELETE a 404 too; for GET a 416 for a range
+ * that starts at or past the end (like the fs driver, an empty read of the whole size). */
+static int
+s3drv_success(struct s3drv_req *req)
+{
+	if (req->status >= 200 && req->status < 300)
+		return 1;
+	if (req->kind == S3DRV_DELETE)
+		return req->status == 404;
+	if (req->kind == S3DRV_GET && req->status == 416 && req->range_total >= 0)
+		return req->offset >= (uint64_t)req->range_total;
+	return 0;
+}
+
 /* The end of a try, from s3drv_check_done. */
 static void
 s3drv_ended(struct s3drv_req *req, CURLcode rc)
@@ -532,9 +548,7 @@ s3drv_ended(struct s3drv_req *req, CURLcode rc)
 		s3drv_req_free(req);
 		return;
 	}
-	int ok = rc == CURLE_OK && ((req->status >= 200 && req->status < 300) ||
-	    (req->kind == S3DRV_DELETE && req->status == 404));
-	if (ok) {
+	if (rc == CURLE_OK && s3drv_success(req)) {
 		s3drv_capture(req);
 		s3drv_detach(req);
 		if (req->kind == S3DRV_PUT && !req->finished) {
@@ -558,6 +572,7 @@ s3drv_ended(struct s3drv_req *req, CURLcode rc)
 		return;
 	}
 	req->err = err;
+	req->http_failed = rc == CURLE_OK;
 	snprintf(req->message, sizeof(req->message), "%s", msg);
 	s3drv_log_failure(req);
 	s3drv_report(req);
@@ -1169,6 +1184,8 @@ s3drv_free(struct s3drv *drv)
 	free(drv->prefix);
 	free(drv->region);
 	free(drv->access_key);
+	if (drv->secret_key != NULL)
+		OPENSSL_cleanse(drv->secret_key, strlen(drv->secret_key));
 	free(drv->secret_key);
 	free(drv->ca_file);
 	free(drv);

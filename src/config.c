@@ -65,7 +65,7 @@ enum cfg_type {
 	CFG_MAP,		/* a nested mapping described by aux (struct cfg_schema) */
 	CFG_INLINE,		/* no key: aux's keys are accepted in this mapping */
 	CFG_LIST,		/* a sequence of mappings described by aux; count at count_off */
-	CFG_ROLES,		/* a mapping of role name to a mapping described by aux */
+	CFG_ROLES,		/* a mapping of role name to a mapping; aux: a schema per role id */
 	CFG_NTYPES
 };
 
@@ -786,10 +786,11 @@ cfg_set_roles(struct cfg_ctx *ctx, const struct cfg_field *f, void *slot, yaml_n
 	if (val != NULL && cfg_roles_collect(ctx, f, val, maps) == -1)
 		return -1;
 	struct cfg_role *roles = slot;
+	const struct cfg_schema *const *schemas = f->aux;
 	for (int id = 0; id < ROLE_COUNT; id++) {
 		size_t mark = cfg_push(ctx, f->key, 0);
 		cfg_push(ctx, role_name(id), 0);
-		int rc = cfg_walk(ctx, f->aux, maps[id], &roles[id]);
+		int rc = cfg_walk(ctx, schemas[id], maps[id], &roles[id]);
 		cfg_pop(ctx, mark);
 		if (rc == -1)
 			return -1;
@@ -1274,9 +1275,49 @@ static const struct cfg_field cfg_role_fields[] = {
 	RL("sweep_interval", CFG_DURATION, sweep_interval_ms, 0,       "5m",   NULL),
 	RL("standby_retry",  CFG_DURATION, standby_retry_ms,  CFG_POS, "5s",   NULL),
 };
-#undef RL
 static const struct cfg_schema cfg_role_schema =
     CFG_SCHEMA(cfg_role_fields, struct cfg_role, NULL, NULL);
+
+/* A role with keys of its own: the shared ones inline, then its own. */
+static const struct cfg_field cfg_role_cleanup_fields[] = {
+	RL(NULL,           CFG_INLINE,   enabled,                0,       NULL,  &cfg_role_schema),
+	RL("max_attempts", CFG_INT,      cleanup.max_attempts,   CFG_POS, "8",   NULL),
+	RL("retry_base",   CFG_DURATION, cleanup.retry_base_ms,  CFG_POS, "30s", NULL),
+	RL("claim_grace",  CFG_DURATION, cleanup.claim_grace_ms, CFG_POS, "5m",  NULL),
+	RL("batch",        CFG_INT,      cleanup.batch,          CFG_POS, "100", NULL),
+	RL("pass_limit",   CFG_DURATION, cleanup.pass_limit_ms,  CFG_POS, "1m",  NULL),
+};
+static const struct cfg_schema cfg_role_cleanup_schema =
+    CFG_SCHEMA(cfg_role_cleanup_fields, struct cfg_role, NULL, NULL);
+
+static const struct cfg_field cfg_role_reaper_fields[] = {
+	RL(NULL,            CFG_INLINE,   enabled,                 0,       NULL,   &cfg_role_schema),
+	RL("pending_age",   CFG_DURATION, reaper.pending_age_ms,   CFG_POS, "1h",   NULL),
+	RL("multipart_age", CFG_DURATION, reaper.multipart_age_ms, CFG_POS, "7d",   NULL),
+	RL("etag_max_size", CFG_SIZE,     reaper.etag_max_bytes,   0,       "1GiB", NULL),
+};
+static const struct cfg_schema cfg_role_reaper_schema =
+    CFG_SCHEMA(cfg_role_reaper_fields, struct cfg_role, NULL, NULL);
+
+static const struct cfg_field cfg_role_replicator_fields[] = {
+	RL(NULL,         CFG_INLINE, enabled,               0,       NULL,  &cfg_role_schema),
+	RL("batch_size", CFG_INT,    replicator.batch_size, CFG_POS, "500", NULL),
+	RL("parallel",   CFG_INT,    replicator.parallel,   CFG_POS, "8",   NULL),
+};
+#undef RL
+static const struct cfg_schema cfg_role_replicator_schema =
+    CFG_SCHEMA(cfg_role_replicator_fields, struct cfg_role, NULL, NULL);
+
+/* The schema of each role's mapping under roles, by role id. */
+static const struct cfg_schema *const cfg_role_schemas[ROLE_COUNT] = {
+	[ROLE_REPLICATOR] = &cfg_role_replicator_schema,
+	[ROLE_LIFECYCLE] = &cfg_role_schema,
+	[ROLE_CLEANUP] = &cfg_role_cleanup_schema,
+	[ROLE_SCRUBBER] = &cfg_role_schema,
+	[ROLE_REAPER] = &cfg_role_reaper_schema,
+	[ROLE_NOTIFIER] = &cfg_role_schema,
+	[ROLE_REBALANCER] = &cfg_role_schema,
+};
 
 /*
  * The sections listen, database, frontend, daemon and replication are anonymous structs
@@ -1335,7 +1376,7 @@ static const struct cfg_field cfg_top_fields[] = {
 	SECTION("daemon",      0,       &cfg_daemon_schema),
 	TOP("placement",       CFG_ENUM,  placement, 0, "spread", cfg_placements),
 	SECTION("replication", 0,       &cfg_replication_section_schema),
-	TOP("roles",           CFG_ROLES, roles,     0, NULL,     &cfg_role_schema),
+	TOP("roles",           CFG_ROLES, roles,     0, NULL,     cfg_role_schemas),
 	TOPL("credentials",       credentials,       CFG_REQ, &cfg_credential_schema),
 	TOPL("backends",          backends,          CFG_REQ, &cfg_backend_schema),
 	TOPL("buckets",           buckets,           0,       &cfg_bucket_schema),

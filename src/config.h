@@ -135,11 +135,39 @@ struct cfg_notification {
 	size_t nbuckets;
 };
 
-/* Settings shared by the background roles, overridable per role under roles.<name>. */
+/* roles.cleanup: the keys only the cleanup role has. */
+struct cfg_role_cleanup {
+	int max_attempts;		/* deletes tried before a row is dead-lettered; default 8 */
+	int64_t retry_base_ms;		/* first retry delay, doubled per attempt; default 30s */
+	int64_t claim_grace_ms;		/* a claim older than this is a dead claimer's; 5m */
+	int batch;			/* rows claimed at a time; default 100 */
+	int64_t pass_limit_ms;		/* a pass stops claiming after this long; default 1m */
+};
+
+/* roles.reaper: the keys only the reaper has. */
+struct cfg_role_reaper {
+	int64_t pending_age_ms;		/* an intent older than this is stale; default 1h */
+	int64_t multipart_age_ms;	/* an upload older than this is abandoned; default 7d */
+	uint64_t etag_max_bytes;	/* promoted objects up to this size get their MD5; 1GiB */
+};
+
+/* roles.replicator: the keys only the replicator has. */
+struct cfg_role_replicator {
+	int batch_size;			/* outbox events and sweep objects per query; 500 */
+	int parallel;			/* copies streaming at once; 8 */
+};
+
+/*
+ * Settings of a background role under roles.<name>: the shared keys, then the sub-struct of
+ * the role's own keys (only that role's schema accepts them; the others stay zero).
+ */
 struct cfg_role {
 	int enabled;			/* default 1 */
 	int64_t sweep_interval_ms;	/* periodic backstop pass; 0 disables it */
 	int64_t standby_retry_ms;	/* how often a standby retries the advisory lock */
+	struct cfg_role_cleanup cleanup;
+	struct cfg_role_reaper reaper;
+	struct cfg_role_replicator replicator;
 };
 
 struct s3mux_config {

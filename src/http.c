@@ -1,6 +1,12 @@
 /*
  * http.c: HTTP/1.1 server connections: http_parser driven from bufferevent input, streamed
  * request bodies with pause/resume, streamed responses with a drain callback.
+ *
+ * A connection closed while the client may still be sending (a body answered before it was
+ * read, the rest of a head refused) lingers: the write side is shut, input is read and
+ * discarded for up to HTTP_LINGER_MS, then the socket is closed.  Closing at once would
+ * make the kernel reset the connection over the unread bytes, and the client would see the
+ * reset instead of the answer.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +34,7 @@
 #define HTTP_INPUT_HIGH_MARK (256 * 1024)
 #define HTTP_OUTPUT_LOW_MARK (128 * 1024)
 #define HTTP_MAX_HEADERS 256
+#define HTTP_LINGER_MS 5000
 
 struct http_server {
 	struct event_base *base;
@@ -61,10 +68,14 @@ struct http_conn {
 	int message_done;		/* the parser paused after the message */
 	int dispatching;		/* inside http_conn_process */
 	int closing;			/* close once the output is flushed */
+	int linger;			/* the client may still be sending: linger at close */
+	int lingering;			/* write side shut, discarding input until EOF */
+	int64_t linger_deadline;
 	char remote[64];
 };
 
 static void http_conn_process(struct http_conn *conn);
+static void http_conn_end(struct http_conn *conn);
 static void http_conn_close(struct http_conn *conn);
 static void http_conn_maybe_free(struct http_conn *conn);
 
@@ -291,7 +302,7 @@ http_on_body(http_parser *p, const char *at, size_t len)
 	req->bytes_in += len;
 	if (req->body_cbs.on_data != NULL && !req->closed)
 		req->body_cbs.on_data(req, at, len, req->body_arg);
-	if (req->body_paused)
+	if (conn->req != req || req->body_paused)	/* finished in the callback, or paused */
 		http_parser_pause(p, 1);
 	return 0;
 }
@@ -326,6 +337,7 @@ http_send_simple_error(struct http_conn *conn, int status)
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n"
 	    "Server: s3mux\r\n\r\n", status, http_status_text(status));
 	conn->closing = 1;
+	conn->linger = 1;
 }
 
 /* A request that no handler owns any more and a parser error: answer and close. */
@@ -425,13 +437,56 @@ http_conn_process(struct http_conn *conn)
 			bufferevent_disable(conn->bev, EV_READ);
 	}
 	conn->dispatching = 0;
+	if (conn->bev != NULL && conn->closing && conn->req == NULL &&
+	    evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0) {
+		http_conn_end(conn);	/* finished inside a callback with nothing left to send */
+		return;
+	}
 	http_conn_maybe_free(conn);
+}
+
+/* Lingering: throw away what the client still sends; close at the deadline. */
+static void
+http_conn_discard(struct http_conn *conn)
+{
+	struct evbuffer *in = bufferevent_get_input(conn->bev);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (clock_mono_ms() >= conn->linger_deadline)
+		http_conn_close(conn);
+}
+
+/* The answer is out: close now, or linger first when the client may still be sending. */
+static void
+http_conn_end(struct http_conn *conn)
+{
+	if (conn->lingering)
+		return;
+	int fd = conn->bev != NULL ? bufferevent_getfd(conn->bev) : -1;
+	if (!conn->linger || conn->req != NULL || fd == -1 || shutdown(fd, SHUT_WR) == -1) {
+		http_conn_close(conn);
+		return;
+	}
+	conn->lingering = 1;
+	conn->linger_deadline = clock_mono_ms() + HTTP_LINGER_MS;
+	struct timeval tv = {
+		.tv_sec = HTTP_LINGER_MS / 1000,
+		.tv_usec = (HTTP_LINGER_MS % 1000) * 1000,
+	};
+	bufferevent_set_timeouts(conn->bev, &tv, NULL);
+	bufferevent_setwatermark(conn->bev, EV_READ, 0, 0);
+	bufferevent_disable(conn->bev, EV_WRITE);
+	bufferevent_enable(conn->bev, EV_READ);
+	http_conn_discard(conn);
 }
 
 static void
 http_read_cb(struct bufferevent *bev, void *arg)
 {
-	http_conn_process(arg);
+	struct http_conn *conn = arg;
+	if (conn->lingering)
+		http_conn_discard(conn);
+	else
+		http_conn_process(conn);
 }
 
 static void
@@ -439,9 +494,11 @@ http_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct http_conn *conn = arg;
 	struct http_request *req = conn->req;
+	if (conn->lingering)
+		return;
 	if (conn->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
 	    (req == NULL || req->response_done)) {
-		http_conn_close(conn);
+		http_conn_end(conn);
 		return;
 	}
 	if (req != NULL && req->response_started && !req->response_done && req->on_drain)
@@ -489,10 +546,15 @@ http_conn_close(struct http_conn *conn)
 	if (req != NULL && req->target == NULL) {
 		http_request_free(req);	/* head not complete: the handler never saw it */
 		conn->req = NULL;
-	} else if (req != NULL && !req->closed) {
+	} else if (req != NULL && !req->closed && req->on_abort != NULL) {
 		req->closed = 1;
-		if (req->on_abort != NULL)
-			req->on_abort(req, req->cb_arg);
+		/* the handler may finish the request in on_abort: keep conn until below */
+		int dispatching = conn->dispatching;
+		conn->dispatching = 1;
+		req->on_abort(req, req->cb_arg);
+		conn->dispatching = dispatching;
+	} else if (req != NULL) {
+		req->closed = 1;
 	}
 	http_conn_maybe_free(conn);
 }
@@ -601,12 +663,14 @@ http_body_read(struct http_request *req, const struct http_body_cbs *cbs, void *
 	req->body_cbs = *cbs;
 	req->body_arg = arg;
 	req->body_reading = 1;
+	/* also for an empty body: a client waiting for it (botocore) may otherwise misread the
+	   final response that comes instead */
+	http_send_continue(req);
 	if (req->body_done) {
 		if (cbs->on_end != NULL)
 			cbs->on_end(req, arg);
 		return;
 	}
-	http_send_continue(req);
 	http_conn_process(conn);
 }
 
@@ -650,6 +714,9 @@ http_response_start(struct http_request *req, int status, int64_t content_length
 		req->keep_alive = 0;
 	if (req->has_body && !req->body_done && !req->body_reading)
 		req->keep_alive = 0;	/* the body was never read: close after this */
+	if (req->expect_continue)
+		req->keep_alive = 0;	/* answered without 100 Continue: some clients (botocore)
+					   keep stale state on such a connection; start afresh */
 	if (conn->bev == NULL)
 		return;
 	char date[64];
@@ -727,8 +794,10 @@ http_request_finish(struct http_request *req)
 		    req->request_id);
 		conn->closing = 1;
 	}
-	if (!req->body_done && req->has_body)
+	if (!req->body_done && req->has_body) {
 		conn->closing = 1;	/* unread body bytes would be taken for the next request */
+		conn->linger = 1;
+	}
 	conn->req = NULL;
 	http_request_free(req);
 	if (conn->bev == NULL) {
@@ -737,8 +806,10 @@ http_request_finish(struct http_request *req)
 	}
 	if (conn->closing) {
 		bufferevent_disable(conn->bev, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)
-			http_conn_close(conn);
+		/* inside http_conn_process the parser still reads the input: end after it */
+		if (!conn->dispatching &&
+		    evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)
+			http_conn_end(conn);
 		return;
 	}
 	if (conn->srv->draining) {

@@ -10,6 +10,9 @@
  *             held and by which database session (application_name, backend pid, client
  *             address): the way to see which s3mux instance is active and which stands by
  *   migrate   apply the SQL migrations that are missing, print how many were applied
+ *   cleanup   the cleanup queue (depth, due, claimed) and its dead letters (cleanup_dlq)
+ *   cleanup requeue ID   send a dead letter back to the queue, its attempts reset
+ *   cleanup forget ID    write a dead letter off: its bytes stop counting as orphans
  *   version   print the version
  * Exit status 0 on success, 1 on any error; errors go to standard error and say what to do.
  * Files: the configuration file; the sql/ directory ($S3MUX_SQLDIR overrides it).
@@ -35,11 +38,14 @@ struct ctl_ctx {
 	int verbose;
 	struct s3mux_config *cfg;
 	PGconn *conn;
+	int argc;			/* the words after the command */
+	char **argv;
 };
 
 struct ctl_command {
 	const char *name;
 	int needs_db;
+	int max_args;			/* words the command takes after its name */
 	int (*run)(struct ctl_ctx *ctx);
 	const char *help;
 };
@@ -143,6 +149,114 @@ ctl_migrate(struct ctl_ctx *ctx)
 	return CTL_EXIT_OK;
 }
 
+/* ---- cleanup ------------------------------------------------------------------------------ */
+
+static const char ctl_cleanup_summary_sql[] =
+    "SELECT (SELECT count(*) FROM cleanup_queue),"
+    "  (SELECT count(*) FROM cleanup_queue WHERE next_attempt_at <= now()"
+    "     AND claimed_at IS NULL),"
+    "  (SELECT count(*) FROM cleanup_queue WHERE claimed_at IS NOT NULL),"
+    "  (SELECT coalesce(sum(size), 0) FROM cleanup_queue),"
+    "  (SELECT count(*) FROM cleanup_dlq),"
+    "  (SELECT coalesce(sum(size), 0) FROM cleanup_dlq)";
+
+static const char ctl_cleanup_dlq_sql[] =
+    "SELECT id, backend, attempts, size, to_char(failed_at, 'YYYY-MM-DD HH24:MI:SS'),"
+    "  coalesce(object_name, bucket || '/' || key), coalesce(last_error, '')"
+    " FROM cleanup_dlq ORDER BY id";
+
+static int
+ctl_cleanup_show(struct ctl_ctx *ctx)
+{
+	PGresult *sum = db_query(ctx->conn, ctl_cleanup_summary_sql, 0, NULL);
+	if (sum == NULL)
+		return CTL_EXIT_FAILED;
+	printf("queue: %s rows (%s due, %s claimed), %s bytes\n", PQgetvalue(sum, 0, 0),
+	    PQgetvalue(sum, 0, 1), PQgetvalue(sum, 0, 2), PQgetvalue(sum, 0, 3));
+	printf("dead letters: %s rows, %s bytes\n", PQgetvalue(sum, 0, 4), PQgetvalue(sum, 0, 5));
+	PQclear(sum);
+	PGresult *res = db_query(ctx->conn, ctl_cleanup_dlq_sql, 0, NULL);
+	if (res == NULL)
+		return CTL_EXIT_FAILED;
+	if (PQntuples(res) > 0)
+		printf("%-10s %-16s %-8s %-12s %-19s %s\n", "ID", "BACKEND", "ATTEMPTS", "SIZE",
+		    "FAILED_AT", "NAME / LAST_ERROR");
+	for (int r = 0; r < PQntuples(res); r++) {
+		printf("%-10s %-16s %-8s %-12s %-19s %s\n", PQgetvalue(res, r, 0),
+		    PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
+		    PQgetvalue(res, r, 4), PQgetvalue(res, r, 5));
+		printf("%-10s %s\n", "", PQgetvalue(res, r, 6));
+	}
+	PQclear(res);
+	return CTL_EXIT_OK;
+}
+
+/* A dead letter's id: digits only.  Prints the error and returns -1 otherwise. */
+static int
+ctl_cleanup_id(const char *text)
+{
+	size_t n = strspn(text, "0123456789");
+	if (n == 0 || text[n] != '\0' || n > 18) {
+		fprintf(stderr, "s3muxctl: '%s' is not a dead-letter id (a number, as 's3muxctl "
+		    "cleanup' shows)\n", text);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+ctl_cleanup_requeue(struct ctl_ctx *ctx, const char *id)
+{
+	const char *params[] = { id };
+	PGresult *res = db_query(ctx->conn, "SELECT dlq_requeue($1::bigint)", 1, params);
+	if (res == NULL)
+		return CTL_EXIT_FAILED;
+	int done = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!done) {
+		fprintf(stderr, "s3muxctl: no dead letter %s (see 's3muxctl cleanup')\n", id);
+		return CTL_EXIT_FAILED;
+	}
+	printf("dead letter %s requeued: due now, attempts reset\n", id);
+	return CTL_EXIT_OK;
+}
+
+static int
+ctl_cleanup_forget(struct ctl_ctx *ctx, const char *id)
+{
+	const char *params[] = { id };
+	PGresult *res = db_query(ctx->conn, "SELECT backend, size FROM dlq_forget($1::bigint)", 1,
+	    params);
+	if (res == NULL)
+		return CTL_EXIT_FAILED;
+	int done = !PQgetisnull(res, 0, 0);
+	if (done)
+		printf("dead letter %s forgotten: %s bytes on %s no longer counted as orphans "
+		    "(whatever is still on the backend stays there)\n", id, PQgetvalue(res, 0, 1),
+		    PQgetvalue(res, 0, 0));
+	else
+		fprintf(stderr, "s3muxctl: no dead letter %s (see 's3muxctl cleanup')\n", id);
+	PQclear(res);
+	return done ? CTL_EXIT_OK : CTL_EXIT_FAILED;
+}
+
+static int
+ctl_cleanup(struct ctl_ctx *ctx)
+{
+	if (ctx->argc == 0)
+		return ctl_cleanup_show(ctx);
+	const char *verb = ctx->argv[0];
+	int known = strcmp(verb, "requeue") == 0 || strcmp(verb, "forget") == 0;
+	if (!known || ctx->argc != 2) {
+		fprintf(stderr, "s3muxctl: usage: s3muxctl cleanup [requeue ID | forget ID]\n");
+		return CTL_EXIT_FAILED;
+	}
+	if (ctl_cleanup_id(ctx->argv[1]) == -1)
+		return CTL_EXIT_FAILED;
+	return strcmp(verb, "requeue") == 0 ? ctl_cleanup_requeue(ctx, ctx->argv[1]) :
+	    ctl_cleanup_forget(ctx, ctx->argv[1]);
+}
+
 static int
 ctl_version(struct ctl_ctx *ctx)
 {
@@ -151,15 +265,17 @@ ctl_version(struct ctl_ctx *ctx)
 }
 
 static const struct ctl_command ctl_commands[] = {
-	{ "roles", 1, ctl_roles, "show which session holds each role's advisory lock" },
-	{ "migrate", 1, ctl_migrate, "apply the missing SQL migrations" },
-	{ "version", 0, ctl_version, "print the version" },
+	{ "roles", 1, 0, ctl_roles, "show which session holds each role's advisory lock" },
+	{ "migrate", 1, 0, ctl_migrate, "apply the missing SQL migrations" },
+	{ "cleanup", 1, 2, ctl_cleanup, "show the cleanup queue and its dead letters;\n"
+	    "            cleanup requeue ID: retry a dead letter; cleanup forget ID: write it off" },
+	{ "version", 0, 0, ctl_version, "print the version" },
 };
 
 static void
 ctl_usage(FILE *out)
 {
-	fprintf(out, "usage: s3muxctl [-hv] [-c FILE] COMMAND\n"
+	fprintf(out, "usage: s3muxctl [-hv] [-c FILE] COMMAND [ARGUMENTS]\n"
 	    "  -c, --config FILE  configuration file (default %s/s3mux.yaml)\n"
 	    "  -v, --verbose      log debug messages\n"
 	    "commands:\n", S3MUX_SYSCONFDIR);
@@ -222,12 +338,13 @@ ctl_options(struct ctl_ctx *ctx, int argc, char **argv)
 		default: ctl_usage(stderr); return CTL_EXIT_FAILED;
 		}
 	}
-	if (optind + 1 != argc) {
-		fprintf(stderr, "s3muxctl: %s\n", optind == argc ? "no command given" :
-		    "one command at a time");
+	if (optind == argc) {
+		fprintf(stderr, "s3muxctl: no command given\n");
 		ctl_usage(stderr);
 		return CTL_EXIT_FAILED;
 	}
+	ctx->argc = argc - optind - 1;
+	ctx->argv = argv + optind + 1;
 	return -1;
 }
 
@@ -242,6 +359,12 @@ main(int argc, char **argv)
 	const struct ctl_command *cmd = ctl_find(argv[optind]);
 	if (cmd == NULL) {
 		fprintf(stderr, "s3muxctl: unknown command '%s'\n", argv[optind]);
+		ctl_usage(stderr);
+		return CTL_EXIT_FAILED;
+	}
+	if (ctx.argc > cmd->max_args) {
+		fprintf(stderr, "s3muxctl: too many arguments for '%s' (one command at a time)\n",
+		    cmd->name);
 		ctl_usage(stderr);
 		return CTL_EXIT_FAILED;
 	}

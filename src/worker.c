@@ -14,7 +14,8 @@
  *                 +---- session lost --- ACTIVE <--retry----- STANDBY
  *
  *            ACTIVE listens on the role's channel and runs a pass on activation, on each
- *            NOTIFY (several coalesce into one pass) and on the sweep timer.  The session is
+ *            NOTIFY (several coalesce into one pass), on the sweep timer and when a pass
+ *            asked for another at a given time (worker_pass_after).  The session is
  *            checked before each pass and whenever its socket reports trouble; a lost session
  *            stops the work at once (the locks went with it) and the worker reconnects with a
  *            backoff of 1 s doubling to 30 s, then must re-acquire before it does anything.
@@ -69,6 +70,8 @@ struct worker_internal {
 	struct event *step_ev;		/* reconnect after backoff, standby retry */
 	struct event *pass_ev;		/* run a pass from the loop (activations coalesce) */
 	struct event *sweep_ev;		/* the periodic backstop pass */
+	struct event *later_ev;		/* a pass a role asked for (worker_pass_after) */
+	int64_t later_at_ms;		/* when later_ev fires (monotonic), 0: not set */
 	struct event *db_ev;		/* the session's socket, while ACTIVE */
 	sigset_t stop_sigs;		/* SIGTERM, SIGINT: blocked while a pass runs */
 	int64_t backoff_ms;
@@ -334,6 +337,9 @@ worker_disconnect(struct worker_ctx *ctx)
 	in->db_ev = NULL;
 	if (in->sweep_ev != NULL)
 		event_del(in->sweep_ev);
+	if (in->later_ev != NULL)
+		event_del(in->later_ev);
+	in->later_at_ms = 0;
 	if (in->step_ev != NULL)
 		event_del(in->step_ev);
 	if (in->conn != NULL)
@@ -550,6 +556,30 @@ worker_pass_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+worker_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker_ctx *ctx = arg;
+	ctx->internal->later_at_ms = 0;
+	worker_want_pass(ctx);
+}
+
+void
+worker_pass_after(struct worker_ctx *ctx, int64_t ms)
+{
+	struct worker_internal *in = ctx->internal;
+	if (ctx->once || in->later_ev == NULL || in->state != WORKER_ACTIVE)
+		return;
+	if (ms < 0)
+		ms = 0;
+	int64_t at = clock_mono_ms() + ms;
+	if (in->later_at_ms != 0 && in->later_at_ms <= at)
+		return;
+	in->later_at_ms = at;
+	worker_timer_add(in->later_ev, ms);
+	log_debug("next pass in %" PRId64 " ms", ms);
+}
+
+static void
 worker_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker_ctx *ctx = arg;
@@ -707,7 +737,9 @@ worker_events_init(struct worker_ctx *ctx)
 	in->step_ev = evtimer_new(ctx->base, worker_step_cb, ctx);
 	in->pass_ev = event_new(ctx->base, -1, 0, worker_pass_cb, ctx);
 	in->sweep_ev = event_new(ctx->base, -1, EV_PERSIST, worker_sweep_cb, ctx);
-	if (in->step_ev == NULL || in->pass_ev == NULL || in->sweep_ev == NULL) {
+	in->later_ev = evtimer_new(ctx->base, worker_later_cb, ctx);
+	if (in->step_ev == NULL || in->pass_ev == NULL || in->sweep_ev == NULL ||
+	    in->later_ev == NULL) {
 		log_warnx("cannot create the worker's events");
 		return -1;
 	}
@@ -721,6 +753,8 @@ static void
 worker_cleanup(struct worker_ctx *ctx)
 {
 	struct worker_internal *in = ctx->internal;
+	if (ctx->role->teardown != NULL)
+		ctx->role->teardown(ctx);
 	worker_disconnect(ctx);
 	child_link_close(&in->link);
 	for (size_t i = 0; i < nitems(in->sig_ev); i++) {
@@ -733,6 +767,8 @@ worker_cleanup(struct worker_ctx *ctx)
 		event_free(in->pass_ev);
 	if (in->sweep_ev != NULL)
 		event_free(in->sweep_ev);
+	if (in->later_ev != NULL)
+		event_free(in->later_ev);
 	if (ctx->base != NULL)
 		event_base_free(ctx->base);
 	ctx->base = NULL;

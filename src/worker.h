@@ -38,6 +38,8 @@ struct worker_role {
 	int (*pass)(struct worker_ctx *ctx);
 	/* Optional: after the configuration is loaded, and on reload. */
 	int (*configure)(struct worker_ctx *ctx);
+	/* Optional: release role_state before the program exits. */
+	void (*teardown)(struct worker_ctx *ctx);
 	/* Nonzero while the role's real work is not written yet: say so in the log. */
 	int no_work_yet;
 };
@@ -62,5 +64,13 @@ int worker_main(int argc, char **argv, const struct worker_role *role);
 
 /* For a long pass: 1 when the role must stop (signal, supervisor gone, lost session). */
 int worker_should_stop(struct worker_ctx *ctx);
+
+/*
+ * From a pass: run another pass in ms milliseconds (0: as soon as this one returns), unless
+ * one is asked for sooner; a NOTIFY or the sweep may still run one earlier.  For work that
+ * becomes due at a known time (a retry) or that a pass left for the next (a time bound).
+ * Nothing happens with --once or when the session is lost meanwhile.
+ */
+void worker_pass_after(struct worker_ctx *ctx, int64_t ms);
 
 #endif

@@ -26,7 +26,10 @@ backends = ("backends:\n"
             "  - name: disk-a\n    driver: fs\n    path: %s\n"
             "    limits: { egress_per_month: 1MiB, ingress_per_month: 2MiB }\n"
             "  - name: disk-b\n    driver: fs\n    path: %s\n" % (disks["disk-a"], disks["disk-b"]))
-cfg = write_config(d, pg, backends=backends, body="placement: pack\n")
+# no role touches the backends here, so every request counted is the front end's
+roles = "roles:\n" + "".join("  %s: { enabled: false }\n" % r
+                              for r in ("cleanup", "reaper", "replicator"))
+cfg = write_config(d, pg, backends=backends, body="placement: pack\n" + roles)
 port = write_config.ports[0]
 daemon = Daemon(cfg).start()
 s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % port, aws_access_key_id="demo",

@@ -295,26 +295,38 @@ copy_meta_updated(PGresult *res, const char *errmsg, void *arg)
 }
 
 /* Keep the source's metadata (COPY) or take the request's (REPLACE). */
+/*
+ * The destination's metadata: the source's (x-amz-metadata-directive COPY, the default) or
+ * the request's (REPLACE); its tags likewise by x-amz-tagging-directive, COPY by default
+ * whatever the metadata directive says.
+ */
 static const char *
 copy_dest_meta(struct fe_copy *c, PGresult *res)
 {
-	if (c->replace)
-		return fe_object_meta_parse(c->r, &c->meta);
-	memset(&c->meta, 0, sizeof(c->meta));
-	if (!PQgetisnull(res, 0, GO_CTYPE))
-		c->meta.content_type = xstrdup(PQgetvalue(res, 0, GO_CTYPE));
-	c->meta.headers_json = xstrdup(PQgetvalue(res, 0, GO_HEADERS));
-	c->meta.meta_json = xstrdup(PQgetvalue(res, 0, GO_META));
-	const char *tagging = http_header(c->r->http, "x-amz-tagging-directive");
-	if (tagging != NULL && strcasecmp(tagging, "REPLACE") == 0) {
-		struct fe_object_meta tags;
-		const char *bad = fe_object_meta_parse(c->r, &tags);
-		c->meta.tags_json = tags.tags_json;
-		tags.tags_json = NULL;
-		fe_object_meta_free(&tags);
+	struct fe_object_meta req;
+	const char *bad = fe_object_meta_parse(c->r, &req);
+	if (bad != NULL) {
+		fe_object_meta_free(&req);
 		return bad;
 	}
-	c->meta.tags_json = xstrdup(PQgetvalue(res, 0, GO_TAGS));
+	const char *tagging = http_header(c->r->http, "x-amz-tagging-directive");
+	int replace_tags = tagging != NULL && strcasecmp(tagging, "REPLACE") == 0;
+	if (c->replace) {
+		c->meta = req;
+	} else {
+		memset(&c->meta, 0, sizeof(c->meta));
+		if (!PQgetisnull(res, 0, GO_CTYPE))
+			c->meta.content_type = xstrdup(PQgetvalue(res, 0, GO_CTYPE));
+		c->meta.headers_json = xstrdup(PQgetvalue(res, 0, GO_HEADERS));
+		c->meta.meta_json = xstrdup(PQgetvalue(res, 0, GO_META));
+		c->meta.tags_json = req.tags_json;
+		req.tags_json = NULL;
+		fe_object_meta_free(&req);
+	}
+	if (!replace_tags) {
+		free(c->meta.tags_json);
+		c->meta.tags_json = xstrdup(PQgetvalue(res, 0, GO_TAGS));
+	}
 	return NULL;
 }
 

@@ -103,7 +103,11 @@ fe_meta_json_tags(const char *header, int *bad)
 		struct strbuf key, value;
 		strbuf_init(&key);
 		strbuf_init(&value);
-		if (n == FE_MAX_TAGS || sigv4_uri_decode(&key, p, klen, 1) == -1 ||
+		if (n == FE_MAX_TAGS) {
+			*bad = 1;	/* more tags than S3 allows */
+			break;
+		}
+		if (sigv4_uri_decode(&key, p, klen, 1) == -1 ||
 		    (eq && sigv4_uri_decode(&value, eq + 1, len - klen - 1, 1) == -1))
 			*bad = 1;
 		tags[n].key = strbuf_detach(&key);

@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "backend_copy.h"
+#include "checksum.h"
 #include "fe.h"
 #include "log.h"
 #include "s3xml.h"
@@ -80,6 +83,8 @@ struct mpu_complete {
 	char pending_id[24];
 	char etag[80];
 	char *sizes;
+	char *checksum_algo;		/* the upload's, or NULL */
+	char checksum[CHECKSUM_B64_BUF + 8];	/* composite: over the parts' checksums, "-N" */
 	uint64_t total;
 	struct backend_copy *copy;
 	struct fe_write_cond cond;
@@ -92,6 +97,7 @@ mpu_complete_free(struct mpu_complete *c)
 	strbuf_free(&c->parts);
 	strbuf_free(&c->etags);
 	free(c->sizes);
+	free(c->checksum_algo);
 	free(c);
 }
 
@@ -138,7 +144,7 @@ mpu_xml_close(void *arg, const char *path, const char *text)
 }
 
 static void
-mpu_complete_reply(struct fe_req *r, const char *etag)
+mpu_complete_reply(struct fe_req *r, const char *etag, const char *algo, const char *checksum)
 {
 	struct strbuf xml;
 	strbuf_init(&xml);
@@ -148,6 +154,12 @@ mpu_complete_reply(struct fe_req *r, const char *etag)
 	s3xml_elem(&xml, "Bucket", r->bucket);
 	s3xml_elem(&xml, "Key", r->key);
 	strbuf_printf(&xml, "<ETag>&quot;%s&quot;</ETag>", etag);
+	if (algo != NULL && checksum != NULL && *checksum != '\0') {
+		char name[32];
+		snprintf(name, sizeof(name), "Checksum%s", algo);
+		s3xml_elem(&xml, name, checksum);
+		s3xml_elem(&xml, "ChecksumType", "COMPOSITE");
+	}
 	strbuf_puts(&xml, "</CompleteMultipartUploadResult>");
 	free(location);
 	fe_reply_xml(r, 200, &xml);
@@ -174,8 +186,11 @@ mpu_committed(PGresult *res, const char *errmsg, void *arg)
 {
 	struct fe_req *r = arg;
 	struct mpu_complete *c = r->op;
-	char etag[80];
+	char etag[80], algo[16] = "", checksum[sizeof(c->checksum)];
 	snprintf(etag, sizeof(etag), "%s", c->etag);
+	snprintf(checksum, sizeof(checksum), "%s", c->checksum);
+	if (c->checksum_algo != NULL)
+		snprintf(algo, sizeof(algo), "%s", c->checksum_algo);
 	int ok = res != NULL && strcmp(PQgetvalue(res, 0, 0), "OK") == 0;
 	int failed_condition = res != NULL && (strcmp(PQgetvalue(res, 0, 0),
 	    "PreconditionFailed") == 0 || strcmp(PQgetvalue(res, 0, 0), "NoSuchKey") == 0);
@@ -196,7 +211,7 @@ mpu_committed(PGresult *res, const char *errmsg, void *arg)
 		fe_error(r, "ServiceUnavailable", "The upload could not be recorded; retry.");
 		return;
 	}
-	mpu_complete_reply(r, etag);
+	mpu_complete_reply(r, etag, algo, checksum);
 }
 
 static void
@@ -220,9 +235,43 @@ mpu_assembled(void *arg, int err, const char *message)
 	char total[24];
 	snprintf(total, sizeof(total), "%" PRIu64, c->total);
 	const char *params[] = { upload_id, c->pending_id, c->etag, total, c->sizes,
-		c->cond.if_none_match, c->cond.if_match[0] ? c->cond.if_match : NULL };
+		c->cond.if_none_match, c->cond.if_match[0] ? c->cond.if_match : NULL,
+		c->checksum[0] ? c->checksum : NULL };
 	fe_db(r, "SELECT status, cleanup_ids FROM complete_commit($1, $2::bigint, $3, $4::bigint, "
-	    "$5::bigint[], $6::boolean, $7)", 7, params, mpu_committed);
+	    "$5::bigint[], $6::boolean, $7, $8)", 8, params, mpu_committed);
+}
+
+/*
+ * The checksum of a multipart object, as S3 computes it: the upload's algorithm over the
+ * concatenated binary checksums of the parts, then "-N".  Nothing when a part has none.
+ */
+static void
+mpu_composite_checksum(struct mpu_complete *c, const char *array)
+{
+	enum checksum_algo algo = checksum_algo_parse(c->checksum_algo);
+	struct checksum st;
+	if (algo == CHECKSUM_NONE || strstr(array, "NULL") != NULL || checksum_init(&st, algo))
+		return;
+	char *list = xstrdup(array), *save = NULL;
+	int n = 0;
+	for (char *b64 = strtok_r(list, "{},\"", &save); b64 != NULL;
+	    b64 = strtok_r(NULL, "{},\"", &save)) {
+		uint8_t raw[CHECKSUM_B64_BUF];
+		size_t len = strlen(b64);
+		int got = len < sizeof(raw) ? EVP_DecodeBlock(raw, (const unsigned char *)b64,
+		    (int)len) : -1;
+		if (got < 0)
+			break;
+		got -= (len > 0 && b64[len - 1] == '=') + (len > 1 && b64[len - 2] == '=');
+		checksum_update(&st, raw, (size_t)got);
+		n++;
+	}
+	free(list);
+	char value[CHECKSUM_B64_BUF];
+	checksum_final(&st, value);
+	checksum_free(&st);
+	if (n == c->nparts)
+		snprintf(c->checksum, sizeof(c->checksum), "%s-%d", value, n);
 }
 
 /* The catalogue said the part list is good: stream the parts into the object. */
@@ -234,6 +283,10 @@ mpu_assemble(struct mpu_complete *c, PGresult *res)
 	snprintf(c->pending_id, sizeof(c->pending_id), "%s", PQgetvalue(res, 0, 2));
 	snprintf(c->etag, sizeof(c->etag), "%s", PQgetvalue(res, 0, 6));
 	c->sizes = xstrdup(PQgetvalue(res, 0, 4));
+	if (!PQgetisnull(res, 0, 8)) {
+		c->checksum_algo = xstrdup(PQgetvalue(res, 0, 8));
+		mpu_composite_checksum(c, PQgetvalue(res, 0, 9));
+	}
 	c->total = strtoull(PQgetvalue(res, 0, 5), NULL, 10);
 	char *names = xstrdup(PQgetvalue(res, 0, 3));
 	struct backend_copy_source *src = xcalloc((size_t)c->nparts + 1, sizeof(*src));
@@ -275,7 +328,7 @@ mpu_complete_checked(PGresult *res, const char *errmsg, void *arg)
 	snprintf(etag, sizeof(etag), "%s", PQgetvalue(res, 0, 6));
 	mpu_complete_done(c);
 	if (strcmp(status, "Completed") == 0)
-		mpu_complete_reply(r, etag);	/* a repeated request answers the same again */
+		mpu_complete_reply(r, etag, NULL, NULL);	/* a repeat answers the same again */
 	else
 		fe_error_status(r, status);
 }
@@ -319,7 +372,8 @@ mpu_complete_body(struct fe_req *r)
 	const char *params[] = { r->bucket, r->key, fe_param(r, "uploadId"), c->parts.data,
 		c->etags.data, r->fe->owner, min_part, c->cond.if_none_match,
 		c->cond.if_match[0] ? c->cond.if_match : NULL };
-	fe_db(r, "SELECT status, backend, pending_id, names, sizes, total, etag, bad_part "
+	fe_db(r, "SELECT status, backend, pending_id, names, sizes, total, etag, bad_part, "
+	    "checksum_algo, checksums "
 	    "FROM complete_begin($1, $2, $3, $4::int[], $5::text[], $6, $7::bigint, $8::boolean, "
 	    "$9)", 9, params, mpu_complete_checked);
 }

@@ -548,8 +548,11 @@ fe_extra_headers(const struct fe_req *r, PGresult *res, struct fe_headers *h)
 	    fe_has_param(r, "partNumber") || http_header(r->http, "range") != NULL)
 		return;
 	enum checksum_algo algo = checksum_algo_parse(PQgetvalue(res, 0, GO_CKALGO));
-	if (algo != CHECKSUM_NONE)
-		fe_hdr(h, checksum_header_name(algo), PQgetvalue(res, 0, GO_CK));
+	if (algo == CHECKSUM_NONE)
+		return;
+	const char *value = PQgetvalue(res, 0, GO_CK);
+	fe_hdr(h, checksum_header_name(algo), value);
+	fe_hdr(h, "x-amz-checksum-type", strchr(value, '-') ? "COMPOSITE" : "FULL_OBJECT");
 }
 
 static void
@@ -610,6 +613,7 @@ fe_get_object(struct fe_req *r)
 struct fe_cleanup {
 	struct fe_ctx *fe;
 	char id[24];
+	char token[24];			/* the claim's fencing token */
 	char *name;
 	char *backend;
 };
@@ -625,15 +629,15 @@ fe_cleanup_removed(void *arg, int err, const char *message)
 {
 	struct fe_cleanup *c = arg;
 	if (err == 0) {
-		const char *params[] = { c->id };
-		pga_query(c->fe->db, "SELECT finish_cleanup($1::bigint)", 1, params,
+		const char *params[] = { c->id, c->token };
+		pga_query(c->fe->db, "SELECT finish_cleanup($1::bigint, $2::bigint)", 2, params,
 		    fe_cleanup_settled, NULL);
 	} else {
 		log_warnx("delete of %s on %s failed (%s); left for the cleanup role", c->name,
 		    c->backend, message);
-		const char *params[] = { c->id, message };
-		pga_query(c->fe->db, "SELECT release_cleanup($1::bigint, $2, interval '10 seconds')",
-		    2, params, fe_cleanup_settled, NULL);
+		const char *params[] = { c->id, c->token, message };
+		pga_query(c->fe->db, "SELECT release_cleanup($1::bigint, $2::bigint, $3, "
+		    "interval '10 seconds')", 3, params, fe_cleanup_settled, NULL);
 	}
 	free(c->name);
 	free(c->backend);
@@ -650,6 +654,7 @@ fe_cleanup_claimed(PGresult *res, const char *errmsg, void *arg)
 		struct fe_cleanup *c = xcalloc(1, sizeof(*c));
 		c->fe = fe;
 		snprintf(c->id, sizeof(c->id), "%s", PQgetvalue(res, i, 0));
+		snprintf(c->token, sizeof(c->token), "%s", PQgetvalue(res, i, 5));
 		c->backend = xstrdup(PQgetvalue(res, i, 1));
 		c->name = PQgetisnull(res, i, 4) ?
 		    xasprintf("%s/%s", PQgetvalue(res, i, 2), PQgetvalue(res, i, 3)) :

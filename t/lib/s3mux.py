@@ -79,8 +79,9 @@ class TAP:
         self.failed = 0
 
     def ok(self, cond, name=""):
+        """A name ending in "# TODO reason" marks a known failure: reported, not counted."""
         self.n += 1
-        if not cond:
+        if not cond and "# TODO" not in name:
             self.failed += 1
         sys.stdout.write("%sok %d - %s\n" % ("" if cond else "not ", self.n, name))
         sys.stdout.flush()
@@ -371,3 +372,92 @@ class Daemon:
                 os.kill(p, signal.SIGKILL)
             except OSError:
                 pass
+
+
+NODE_DIR = os.path.join(SRCDIR, "t", "node")
+S3RVER_JS = os.path.join(NODE_DIR, "node_modules", "s3rver", "bin", "s3rver.js")
+
+
+class S3rver:
+    """s3rver (npm; an S3 server s3mux did not write) on 127.0.0.1, its data in a temp
+    directory, one bucket configured at start, silent.  It accepts the access key S3RVER
+    (secret S3RVER) and does not check SigV4 signatures.  stop() and start() again keep the
+    port and the data; cleanup stops it by pid.  available() says why it cannot run.
+    tls=(key file, certificate file) serves HTTPS."""
+
+    ACCESS_KEY = "S3RVER"
+    SECRET_KEY = "S3RVER"
+
+    @staticmethod
+    def available():
+        if not shutil.which("node"):
+            return "node is not installed (apt-get install nodejs)"
+        if not os.path.exists(S3RVER_JS):
+            return "s3rver is not installed (npm ci --prefix t/node; ./bootstrap check does it)"
+        return None
+
+    def __init__(self, bucket, port=None, tls=None):
+        self.bucket = bucket
+        self.tls = tls
+        self.port = port or free_port()
+        self.dir = tempdir("s3mux-s3rver-")
+        self.data = os.path.join(self.dir, "data")
+        self.log_path = os.path.join(self.dir, "s3rver.log")
+        self.proc = None
+        at_cleanup(self.stop)
+
+    @property
+    def endpoint(self):
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
+
+    def start(self, timeout=30):
+        logf = open(self.log_path, "a")
+        tls = ["--key", self.tls[0], "--cert", self.tls[1]] if self.tls else []
+        self.proc = subprocess.Popen(["node", S3RVER_JS, "-d", self.data, "-a", "127.0.0.1",
+                                      "-p", str(self.port), "-s"] + tls +
+                                     ["--configure-bucket", self.bucket],
+                                     stdout=logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        logf.close()
+
+        def accepts():
+            if self.proc.poll() is not None:
+                return True
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        ok = wait_until(accepts, timeout, 0.1)
+        if self.proc.poll() is not None or not ok:
+            self.stop()
+            raise RuntimeError("s3rver did not start:\n%s" % self.log()[-3000:])
+        return self
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    def client(self):
+        """A boto3 client for s3rver itself (path-style)."""
+        import boto3
+        from botocore.config import Config
+        conf = Config(s3={"addressing_style": "path"}, signature_version="s3v4",
+                      retries={"total_max_attempts": 1}, connect_timeout=10,
+                      read_timeout=120)
+        return boto3.session.Session().client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=self.ACCESS_KEY,
+            aws_secret_access_key=self.SECRET_KEY, region_name="us-east-1", config=conf)

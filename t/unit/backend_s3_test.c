@@ -2,7 +2,7 @@
  * backend_s3_test.c: the s3 driver (src/backend_s3.c) through the backend interface, printing
  * TAP.  Run by t/backend-s3-driver.t, which starts the servers:
  *
- *	backend_s3_test S3RVER_ENDPOINT BUCKET SCRIPTED_ENDPOINT DEAD_ENDPOINT
+ *	backend_s3_test S3RVER_ENDPOINT BUCKET SCRIPTED_ENDPOINT DEAD_ENDPOINT [TLS_ENDPOINT CA]
  *
  * Against s3rver: streamed PUT with backpressure, stat, GET whole / ranged / empty range /
  * missing, a reader that pauses after every slice (no slice may come before the resume), an
@@ -11,7 +11,9 @@
  * (ASan checks that nothing leaks).  Against the scripted server (see the .t): retries on 503
  * and 429, a PUT retried when no body byte was taken, a 500 that stays, an S3 error code in
  * the message, a server that ignores Range.  Against a port nobody listens on: bounded
- * failure.  Every callback must come from the loop, never inside the call.
+ * failure.  Against s3rver over HTTPS with a self-signed certificate: refused without the CA,
+ * trusted with ca_file, taken with tls_verify off.  Every callback must come from the loop,
+ * never inside the call.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -300,18 +302,26 @@ remove_async(struct backend *be, const char *name, struct call_ctx *c)
 
 /* --- the cases ------------------------------------------------------------------------- */
 
+struct be_opts {
+	int64_t timeout_ms;
+	int vhost;
+	const char *ca_file;
+	int no_verify;
+};
+
 static struct backend *
-make_backend(struct event_base *base, const char *name, const char *endpoint,
-    const char *bucket, int64_t timeout_ms)
+make_backend_opts(struct event_base *base, const char *name, const char *endpoint,
+    const char *bucket, const struct be_opts *o)
 {
 	struct cfg_backend conf = {
 		.name = (char *)name,
 		.driver = BACKEND_DRIVER_S3,
-		.timeout_ms = timeout_ms,
+		.timeout_ms = o->timeout_ms,
 		.s3 = {
 			.endpoint = (char *)endpoint, .region = "us-east-1", .bucket = (char *)bucket,
-			.prefix = "unit/", .path_style = 1, .access_key = "S3RVER",
-			.secret_key = "S3RVER", .tls_verify = 1,
+			.prefix = "unit/", .path_style = !o->vhost, .access_key = "S3RVER",
+			.secret_key = "S3RVER", .ca_file = (char *)o->ca_file,
+			.tls_verify = !o->no_verify,
 		},
 	};
 	char err[256];
@@ -319,6 +329,14 @@ make_backend(struct event_base *base, const char *name, const char *endpoint,
 	if (be == NULL)
 		printf("# %s\n", err);
 	return be;
+}
+
+static struct backend *
+make_backend(struct event_base *base, const char *name, const char *endpoint,
+    const char *bucket, int64_t timeout_ms)
+{
+	const struct be_opts o = { .timeout_ms = timeout_ms };
+	return make_backend_opts(base, name, endpoint, bucket, &o);
 }
 
 #define BIG (3 * 1024 * 1024 + 7)
@@ -547,6 +565,13 @@ test_scripted(struct event_base *base, const char *endpoint)
 	    "... to the end, pausing: the right bytes");
 	get_free(&nr2);
 
+	struct get_ctx past = { 0 };
+	get_object(be, "b/past-end", 100, -1, &past);
+	TAP_OK(&T, past.err == 0 && past.started && past.len == 0 && past.st.size == 100,
+	    "GET from the end of a 100-byte object (416): an empty read of size 100 (%s)",
+	    past.msg);
+	get_free(&past);
+
 	struct put_ctx p;
 	int fulls = 0;
 	rc = put_object(be, "b/put-503-first", data, 0, &fulls, &p);
@@ -561,6 +586,22 @@ test_scripted(struct event_base *base, const char *endpoint)
 	free(big);
 	free(data);
 	backend_free(be);
+}
+
+/* Virtual-host style: "scripted-vhost.localhost" (libcurl resolves *.localhost itself). */
+static void
+test_vhost(struct event_base *base, const char *endpoint)
+{
+	char *local = xasprintf("http://localhost:%s", strrchr(endpoint, ':') + 1);
+	const struct be_opts o = { .timeout_ms = 5000, .vhost = 1 };
+	struct backend *be = make_backend_opts(base, "vhost", local, "scripted-vhost", &o);
+	struct get_ctx g = { 0 };
+	get_object(be, "b/vhost", 0, -1, &g);
+	TAP_OK(&T, g.err == 0 && g.len == 8 && memcmp(g.buf, "vhost ok", 8) == 0,
+	    "virtual-host style: Host is bucket.host, the path has no bucket (%s)", g.msg);
+	get_free(&g);
+	backend_free(be);
+	free(local);
 }
 
 static void
@@ -587,12 +628,43 @@ test_dead(struct event_base *base, const char *endpoint)
 	backend_free(be);
 }
 
+/* HTTPS: a certificate nobody vouches for is refused at once (no retry); with ca_file it
+ * is trusted; tls_verify off takes it (and says so in the log). */
+static void
+test_tls(struct event_base *base, const char *endpoint, const char *bucket, const char *ca)
+{
+	struct call_ctx c;
+	const struct be_opts plain = { .timeout_ms = 5000 };
+	struct backend *be = make_backend_opts(base, "tls-system-cas", endpoint, bucket, &plain);
+	int64_t t0 = clock_mono_ms();
+	int rc = stat_async(be, "b/tls", &c);
+	TAP_OK(&T, rc == EIO && clock_mono_ms() - t0 < 2000,
+	    "HTTPS, a self-signed certificate, the system's CAs: EIO at once (%lld ms)",
+	    (long long)(clock_mono_ms() - t0));
+	backend_free(be);
+
+	const struct be_opts trusted = { .timeout_ms = 5000, .ca_file = ca };
+	be = make_backend_opts(base, "tls-ca-file", endpoint, bucket, &trusted);
+	struct put_ctx p;
+	int fulls = 0;
+	rc = put_object(be, "b/tls", (const uint8_t *)"over tls", 8, &fulls, &p);
+	TAP_OK(&T, rc == 0 && stat_async(be, "b/tls", &c) == 0 && c.st.size == 8,
+	    "HTTPS with ca_file: PUT and stat work (%s)", p.msg);
+	backend_free(be);
+
+	const struct be_opts loose = { .timeout_ms = 5000, .no_verify = 1 };
+	be = make_backend_opts(base, "tls-no-verify", endpoint, bucket, &loose);
+	TAP_OK(&T, stat_async(be, "b/tls", &c) == 0 && c.st.size == 8,
+	    "HTTPS with tls_verify off: stat works");
+	backend_free(be);
+}
+
 int
 main(int argc, char **argv)
 {
-	if (argc != 5) {
+	if (argc != 5 && argc != 7) {
 		fprintf(stderr, "usage: %s S3RVER_ENDPOINT BUCKET SCRIPTED_ENDPOINT "
-		    "DEAD_ENDPOINT\n", argv[0]);
+		    "DEAD_ENDPOINT [TLS_ENDPOINT CA_FILE]\n", argv[0]);
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);	/* a sanitizer's exit must not lose the TAP */
@@ -611,7 +683,10 @@ main(int argc, char **argv)
 	test_blocking(argv[1], argv[2], data);
 	test_destroy_busy(argv[1], argv[2], data);
 	test_scripted(base, argv[3]);
+	test_vhost(base, argv[3]);
 	test_dead(base, argv[4]);
+	if (argc == 7)
+		test_tls(base, argv[5], argv[2], argv[6]);
 	TAP_OK(&T, sync_callbacks == 0, "no callback came from inside a call (%d)",
 	    sync_callbacks);
 	free(data);

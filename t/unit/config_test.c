@@ -163,6 +163,15 @@ static const char full_yaml[] =
 	"  reaper:\n"
 	"    sweep_interval: 0s\n"
 	"    standby_retry: 250ms\n"
+	"    pending_age: 2h\n"
+	"    multipart_age: 1d\n"
+	"    etag_max_size: 0\n"
+	"  cleanup:\n"
+	"    max_attempts: 3\n"
+	"    retry_base: 2s\n"
+	"    claim_grace: 1m\n"
+	"    batch: 10\n"
+	"    pass_limit: 30s\n"
 	"  notifier:\n"
 	"credentials:\n"
 	"  - access_key: demo\n"
@@ -269,6 +278,16 @@ test_full_roles(struct fx *fx, const struct s3mux_config *c)
 	TAP_OK(t, c->roles[ROLE_SCRUBBER].sweep_interval_ms == DAY_MS, "scrubber sweep 1d");
 	TAP_OK(t, c->roles[ROLE_REAPER].sweep_interval_ms == 0, "reaper sweep 0s: off");
 	TAP_OK(t, c->roles[ROLE_REAPER].standby_retry_ms == 250, "reaper standby_retry");
+	const struct cfg_role_reaper *rp = &c->roles[ROLE_REAPER].reaper;
+	TAP_OK(t, rp->pending_age_ms == 2 * 3600000 && rp->multipart_age_ms == DAY_MS &&
+	    rp->etag_max_bytes == 0, "roles.reaper: pending_age, multipart_age, etag_max_size");
+	const struct cfg_role_cleanup *cl = &c->roles[ROLE_CLEANUP].cleanup;
+	TAP_OK(t, cl->max_attempts == 3 && cl->retry_base_ms == 2000 &&
+	    cl->claim_grace_ms == 60000 && cl->batch == 10 && cl->pass_limit_ms == 30000,
+	    "roles.cleanup: max_attempts, retry_base, claim_grace, batch, pass_limit");
+	TAP_OK(t, c->roles[ROLE_CLEANUP].enabled == 1 &&
+	    c->roles[ROLE_CLEANUP].sweep_interval_ms == 300000,
+	    "a role with keys of its own still gets the shared defaults");
 	TAP_OK(t, c->roles[ROLE_NOTIFIER].enabled == 1 &&
 	    c->roles[ROLE_NOTIFIER].standby_retry_ms == 5000, "an empty role gets defaults");
 	TAP_OK(t, c->roles[ROLE_LIFECYCLE].enabled == 1 &&
@@ -407,6 +426,13 @@ test_defaults(struct fx *fx)
 		all &= c->roles[i].enabled == 1 && c->roles[i].sweep_interval_ms == 300000 &&
 		    c->roles[i].standby_retry_ms == 5000;
 	TAP_OK(t, all, "every role: enabled, sweep 5m, standby retry 5s");
+	const struct cfg_role_cleanup *cl = &c->roles[ROLE_CLEANUP].cleanup;
+	TAP_OK(t, cl->max_attempts == 8 && cl->retry_base_ms == 30000 &&
+	    cl->claim_grace_ms == 300000 && cl->batch == 100 && cl->pass_limit_ms == 60000,
+	    "roles.cleanup defaults: 8 attempts, 30s, 5m grace, batch 100, 1m per pass");
+	const struct cfg_role_reaper *rp = &c->roles[ROLE_REAPER].reaper;
+	TAP_OK(t, rp->pending_age_ms == 3600000 && rp->multipart_age_ms == 7 * DAY_MS &&
+	    rp->etag_max_bytes == 1ULL << 30, "roles.reaper defaults: 1h, 7d, 1GiB");
 	TAP_OK(t, c->nbuckets == 0 && c->nkeys == 0 && c->nreplication_rules == 0 &&
 	    c->nlifecycle_rules == 0 && c->nnotifications == 0, "optional lists empty");
 	config_free(c);
@@ -493,6 +519,10 @@ static const struct fx_case fx_cases[] = {
 	    "10:14: unknown key 'egres_per_month' in backends[0].limits" },
 	{ "unknown key in a role", "roles:\n  cleanup:\n    enable: false\n" BASE,
 	    "3:5: unknown key 'enable' in roles.cleanup" },
+	{ "another role's key", "roles:\n  replicator:\n    max_attempts: 3\n" BASE,
+	    "3:5: unknown key 'max_attempts' in roles.replicator" },
+	{ "a role key out of range", "roles:\n  cleanup:\n    max_attempts: 0\n" BASE,
+	    "3:19: expected a value above zero for 'max_attempts'" },
 	{ "unknown role", "roles:\n  replicatr: {}\n" BASE, "2:3: unknown role 'replicatr' in "
 	    "roles (the roles are replicator, lifecycle, cleanup, scrubber, reaper, notifier and "
 	    "rebalancer)" },
