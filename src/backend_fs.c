@@ -193,6 +193,7 @@ fs_put_write(struct backend_put *base, const void *data, size_t len)
 			put->err = errno;
 			snprintf(put->message, sizeof(put->message), "write %s: %s", put->tmp_path,
 			    strerror(errno));
+			log_warnx("backend %s: %s", put->base.be->name, put->message);
 			return -1;
 		}
 		p += n;
@@ -272,6 +273,8 @@ static void
 fs_put_commit_done(void *arg)
 {
 	struct fs_put *put = arg;
+	if (put->err != 0)
+		log_warnx("backend %s: %s", put->base.be->name, put->message);
 	put->cbs.on_done(put->arg, put->err, put->err ? put->message : NULL);
 	fs_put_free(put);
 }

@@ -244,13 +244,13 @@ put_backend_done(void *arg, int err, const char *message)
 	struct fe_put *put = arg;
 	put->bp = NULL;			/* the driver freed it */
 	if (err != 0) {
-		log_warnx("%s: backend %s: %s", put->r->http->request_id, put->be->name, message);
+		/* the driver logged why; the client may retry (the previous version is intact) */
 		if (put->client_gone) {
 			put_abort_intent(put);
 			put_done(put);
 			return;
 		}
-		put_fail(put, "InternalError", "The backend could not store the object.");
+		put_fail(put, "ServiceUnavailable", "The backend could not store the object; retry.");
 		return;
 	}
 	put_commit(put);
@@ -392,7 +392,7 @@ put_start_body(struct fe_put *put, const char *backend_name)
 	    NULL;
 	free(name);
 	if (put->bp == NULL) {
-		put_fail(put, "InternalError", "The backend could not start the upload.");
+		put_fail(put, "ServiceUnavailable", "The backend could not start the upload; retry.");
 		return;
 	}
 	put->phase = PUT_BODY;
