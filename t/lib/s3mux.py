@@ -307,14 +307,24 @@ class Daemon:
         self.pid = self.proc.pid
         at_cleanup(self.kill)
         if wait_ready:
-            ok = wait_until(lambda: self.proc.poll() is not None or
-                            len(self.role_children()) == len(ROLES), timeout)
+            ok = wait_until(lambda: self.proc.poll() is not None or self._all_started(), timeout)
             if self.proc.poll() is not None:
                 raise RuntimeError("s3muxd exited %s:\n%s" % (self.proc.returncode,
                                                               self.log()[-3000:]))
             if not ok:
                 raise RuntimeError("s3muxd did not start its children:\n%s" % self.log()[-3000:])
         return self
+
+    def _all_started(self):
+        """Every child the supervisor said it starts ("starting N front ends and M roles")
+        is running: this log's last such line, since the log file may hold earlier runs."""
+        said = re.findall(r"starting (\d+) front ends and (\d+) roles", self.log())
+        if not said:
+            return False
+        fronts, roles = (int(x) for x in said[-1])
+        kids = self.children()
+        return (len(self.role_children()) == roles and
+                len([c for _, c in kids if c.startswith("s3muxd: frontend")]) == fronts)
 
     def log(self):
         try:
@@ -433,6 +443,17 @@ class S3rver:
             self.stop()
             raise RuntimeError("s3rver did not start:\n%s" % self.log()[-3000:])
         return self
+
+    def _all_started(self):
+        """Every child the supervisor said it starts ("starting N front ends and M roles")
+        is running: this log's last such line, since the log file may hold earlier runs."""
+        said = re.findall(r"starting (\d+) front ends and (\d+) roles", self.log())
+        if not said:
+            return False
+        fronts, roles = (int(x) for x in said[-1])
+        kids = self.children()
+        return (len(self.role_children()) == roles and
+                len([c for _, c in kids if c.startswith("s3muxd: frontend")]) == fronts)
 
     def log(self):
         try:
