@@ -65,7 +65,8 @@ BEGIN
 		RETURN NEXT;
 		RETURN;
 	END IF;
-	FOREACH k IN ARRAY p_keys LOOP
+	-- in key order, so that two batches over the same keys take their locks in one order
+	FOR k IN SELECT DISTINCT x FROM unnest(p_keys) AS x ORDER BY x LOOP
 		SELECT * INTO d FROM delete_object(p_bucket, k);
 		key := k;
 		status := d.status;

@@ -134,6 +134,12 @@ backend_put_finish(struct backend_put *put)
 }
 
 void
+backend_put_tag(struct backend_put *put, const char *tag)
+{
+	snprintf(put->tag, sizeof(put->tag), "%s", tag ? tag : "");
+}
+
+void
 backend_put_abort(struct backend_put *put)
 {
 	void *shim = put->shim;

@@ -27,6 +27,7 @@ struct backend;
 struct backend_put {
 	struct backend *be;
 	void *shim;			/* backend.c's accounting for it */
+	char tag[80];			/* stored with the bytes when the driver can (the ETag) */
 };
 
 struct backend_get {
@@ -68,6 +69,7 @@ struct backend_object {
 	uint64_t size;
 	int64_t mtime;
 	int fd;				/* the caller owns it */
+	char tag[80];			/* the tag stored with the bytes; "" when none */
 };
 
 /*
@@ -153,6 +155,8 @@ struct backend_put *backend_put_start(struct backend *be, const char *name, int6
 int backend_put_write(struct backend_put *put, const void *data, size_t len);
 void backend_put_finish(struct backend_put *put);
 void backend_put_abort(struct backend_put *put);
+/* Tag the bytes (before finish): a reader can then tell which write it opened. */
+void backend_put_tag(struct backend_put *put, const char *tag);
 struct backend_get *backend_get_start(struct backend *be, const char *name, uint64_t offset,
     int64_t length, const struct backend_get_cbs *cbs, void *arg);
 void backend_get_resume(struct backend_get *get);

@@ -33,6 +33,7 @@ struct backend_copy {
 	int get_paused;
 	int finishing;
 	int aborted;			/* abort came while the destination was finishing */
+	char tag[80];
 };
 
 static void copy_next_source(struct backend_copy *c);
@@ -131,6 +132,7 @@ copy_next_source(struct backend_copy *c)
 			return;
 		}
 		c->finishing = 1;
+		backend_put_tag(c->put, c->tag);
 		backend_put_finish(c->put);
 		return;
 	}
@@ -178,6 +180,12 @@ backend_copy_abort(struct backend_copy *c)
 	if (c->put != NULL)
 		backend_put_abort(c->put);
 	copy_free(c);
+}
+
+void
+backend_copy_tag(struct backend_copy *c, const char *tag)
+{
+	snprintf(c->tag, sizeof(c->tag), "%s", tag ? tag : "");
 }
 
 uint64_t

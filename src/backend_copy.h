@@ -31,6 +31,8 @@ typedef void (*backend_copy_tap)(void *arg, const void *data, size_t len);
 struct backend_copy *backend_copy_start(const struct backend_copy_source *sources, size_t n,
     struct backend *dst, const char *dst_name, int64_t total, backend_copy_tap tap,
     backend_done_cb done, void *arg);
+/* Tag the destination's bytes (backend_put_tag) when they are finished. */
+void backend_copy_tag(struct backend_copy *copy, const char *tag);
 /* Stop now: no callback; the destination is left as it was. */
 void backend_copy_abort(struct backend_copy *copy);
 /* Bytes copied so far. */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -28,6 +29,7 @@
 
 #define FS_MAX_COMPONENT 240
 #define FS_SYNC_THREADS 2
+#define FS_TAG_XATTR "user.s3mux.etag"
 
 struct fs_state {
 	char *root;
@@ -235,6 +237,9 @@ fs_put_commit(struct fs_put *put)
 	off_t end = lseek(put->fd, 0, SEEK_CUR);
 	if (end != -1 && ftruncate(put->fd, end) == -1)
 		return errno;
+	/* the tag rides with the bytes; a filesystem without user xattrs just has none */
+	if (put->base.tag[0] != '\0')
+		fsetxattr(put->fd, FS_TAG_XATTR, put->base.tag, strlen(put->base.tag), 0);
 	if (fsync(put->fd) == -1)
 		return errno;
 	close(put->fd);
@@ -313,6 +318,8 @@ fs_open(struct backend *be, const char *name, struct backend_object *obj)
 	obj->size = (uint64_t)st.st_size;
 	obj->mtime = st.st_mtime;
 	obj->fd = fd;
+	ssize_t n = fgetxattr(fd, FS_TAG_XATTR, obj->tag, sizeof(obj->tag) - 1);
+	obj->tag[n > 0 ? n : 0] = '\0';
 	return 0;
 }
 

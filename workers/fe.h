@@ -73,6 +73,8 @@ struct fe_req {
 	void *op;			/* the operation's own state */
 	struct strbuf body;		/* a small request body (XML) */
 	fe_req_cb on_body;
+	int lookups;			/* GET: catalogue look-ups so far (see fe_object.c) */
+	struct event *retry;		/* a look-up again, soon */
 	int finished;
 };
 

@@ -211,6 +211,9 @@ copy_stream(struct fe_copy *c)
 	c->copy = backend_copy_start(&src, 1, dst, c->dst_name, (int64_t)c->len, copy_tap,
 	    copy_done, c);
 	free(src_name);
+	/* a whole single-part source copies to the same MD5, so to the same ETag */
+	if (c->copy != NULL && !c->part && strchr(c->src_etag, '-') == NULL)
+		backend_copy_tag(c->copy, c->src_etag);
 	if (c->copy == NULL) {
 		copy_release(c);
 		copy_end(c, "InternalError", "The copy could not start.");

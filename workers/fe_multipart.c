@@ -305,6 +305,8 @@ mpu_assemble(struct mpu_complete *c, PGresult *res)
 	free(dst);
 	free(src);
 	free(names);
+	if (c->copy != NULL)
+		backend_copy_tag(c->copy, c->etag);
 	if (c->copy == NULL)
 		backend_defer_done(r->fe->base, mpu_assembled, c, EIO, "cannot start assembling");
 }

@@ -192,6 +192,7 @@ fe_response_overrides(struct fe_req *r, struct fe_headers *h)
 /* A GET being served: the copies still to try, and the one streaming. */
 struct fe_get {
 	struct fe_req *r;
+	char *etag;			/* the catalogue's, to match the file's tag; NULL: no check */
 	struct fe_headers h;
 	int status;
 	uint64_t first, len;
@@ -210,6 +211,7 @@ static void
 fe_get_free(struct fe_req *r, struct fe_get *g)
 {
 	fe_hdr_free(&g->h);
+	free(g->etag);
 	free(g->name);
 	free(g->copies);
 	free(g);
@@ -290,6 +292,41 @@ fe_get_send_file(struct fe_get *g, struct backend *be, struct backend_object *ob
 	fe_finish(r);
 }
 
+/*
+ * The file holds another write than the catalogue names: an overwrite renamed its bytes into
+ * place and its commit has not landed yet (or a commit failed, and the reaper will settle
+ * it).  Look the object up again shortly; after FE_GET_LOOKUPS tries answer 503 SlowDown.
+ */
+#define FE_GET_LOOKUPS 10
+#define FE_GET_LOOKUP_DELAY_MS 20
+
+static int
+fe_get_stale(const struct fe_get *g, const struct backend_object *obj)
+{
+	return g->etag != NULL && obj->tag[0] != '\0' && strcmp(obj->tag, g->etag) != 0;
+}
+
+static void
+fe_get_lookup_cb(evutil_socket_t fd, short what, void *arg)
+{
+	fe_get_object(arg);
+}
+
+static void
+fe_get_again(struct fe_get *g)
+{
+	struct fe_req *r = g->r;
+	fe_get_free(r, g);
+	if (r->lookups >= FE_GET_LOOKUPS) {
+		fe_error(r, "SlowDown", "The object is being overwritten; retry.");
+		return;
+	}
+	if (r->retry == NULL)
+		r->retry = evtimer_new(r->fe->base, fe_get_lookup_cb, r);
+	struct timeval tv = { 0, FE_GET_LOOKUP_DELAY_MS * 1000 * r->lookups };
+	evtimer_add(r->retry, &tv);
+}
+
 static void
 fe_get_try_next(struct fe_get *g)
 {
@@ -310,7 +347,12 @@ fe_get_try_next(struct fe_get *g)
 			continue;
 		}
 		struct backend_object obj = { .fd = -1 };
-		if (backend_open(be, g->name, &obj) == 0) {
+		if (backend_open(be, g->name, &obj) == 0 && fe_get_stale(g, &obj)) {
+			close(obj.fd);
+			fe_get_again(g);
+			return;
+		}
+		if (obj.fd != -1) {
 			fe_get_send_file(g, be, &obj);
 			return;
 		}
@@ -385,10 +427,11 @@ fe_choose_range(struct fe_req *r, PGresult *res, uint64_t size, struct fe_range 
 /* Serve the object (or range) from the first of copies ("{a,b}") that can. */
 static void
 fe_serve(struct fe_req *r, struct fe_headers *h, uint64_t size, struct fe_range range,
-    const char *copies)
+    const char *copies, const char *etag)
 {
 	struct fe_get *g = xcalloc(1, sizeof(*g));
 	g->r = r;
+	g->etag = etag ? xstrdup(etag) : NULL;
 	g->h = *h;
 	g->status = range.present ? 206 : 200;
 	g->first = range.present ? range.first : 0;
@@ -421,7 +464,7 @@ fe_send_object(struct fe_req *r, PGresult *res, struct fe_headers *h, uint64_t s
 		fe_hdr_free(h);
 		return;
 	}
-	fe_serve(r, h, size, range, PQgetvalue(res, 0, GO_BACKENDS));
+	fe_serve(r, h, size, range, PQgetvalue(res, 0, GO_BACKENDS), PQgetvalue(res, 0, GO_ETAG));
 }
 
 /* --- reads while the catalogue is down ------------------------------------------------- */
@@ -473,7 +516,7 @@ fe_fallback_answer(struct fe_fallback *fb)
 		fe_hdr_free(&h);
 		fe_error(r, "InvalidRange", NULL);
 	} else {
-		fe_serve(r, &h, size, range, copies);
+		fe_serve(r, &h, size, range, copies, NULL);
 	}
 	free(copies);
 }
@@ -603,6 +646,7 @@ fe_get_object_done(PGresult *res, const char *errmsg, void *arg)
 void
 fe_get_object(struct fe_req *r)
 {
+	r->lookups++;
 	const char *params[] = { r->bucket, r->key };
 	fe_db(r, "SELECT * FROM get_object($1, $2)", 2, params, fe_get_object_done);
 }

@@ -313,6 +313,7 @@ put_body_end(struct http_request *http, void *arg)
 		return;
 	}
 	put->phase = PUT_FINISH;
+	backend_put_tag(put->bp, put->part ? NULL : put->etag);
 	backend_put_finish(put->bp);
 }
 

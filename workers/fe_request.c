@@ -41,6 +41,10 @@ fe_finish(struct fe_req *r)
 		pga_cancel(r->dbq);
 		r->dbq = NULL;
 	}
+	if (r->retry != NULL) {
+		event_free(r->retry);
+		r->retry = NULL;
+	}
 	log_info("%s %s %s %d %llu/%llu %lldms %s%s", http->remote, http->method, http->target,
 	    http->status, (unsigned long long)http->bytes_in, (unsigned long long)http->bytes_out,
 	    (long long)(clock_mono_ms() - http->started_ms), http->request_id,

@@ -200,6 +200,8 @@ class Response:
 
 def _read_head(sock, buf, deadline):
     while b"\r\n\r\n" not in buf:
+        if time.monotonic() > deadline:
+            raise TimeoutError("no complete response head in time")
         sock.settimeout(max(0.1, deadline - time.monotonic()))
         data = sock.recv(65536)
         if not data:
