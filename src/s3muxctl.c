@@ -10,6 +10,8 @@
  *             held and by which database session (application_name, backend pid, client
  *             address): the way to see which s3mux instance is active and which stands by
  *   migrate   apply the SQL migrations that are missing, print how many were applied
+ *   backends  each backend: bytes against quota, orphans, this month's usage against its
+ *             limits, and its circuit breaker as a front end sees it (listen.admin)
  *   cleanup   the cleanup queue (depth, due, claimed) and its dead letters (cleanup_dlq)
  *   cleanup requeue ID   send a dead letter back to the queue, its attempts reset
  *   cleanup forget ID    write a dead letter off: its bytes stop counting as orphans
@@ -22,6 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
 
 #include "config.h"
 #include "db.h"
@@ -149,6 +154,127 @@ ctl_migrate(struct ctl_ctx *ctx)
 	return CTL_EXIT_OK;
 }
 
+/* ---- backends ----------------------------------------------------------------------------- */
+
+static const char ctl_backends_sql[] =
+    "SELECT q.backend, b.driver, q.bytes_used, q.bytes_limit, q.bytes_reserved,"
+    "  q.orphan_bytes, q.draining, coalesce(u.requests, 0), coalesce(u.egress_bytes, 0),"
+    "  coalesce(u.ingress_bytes, 0)"
+    " FROM backend_quotas q JOIN backends b ON b.name = q.backend"
+    " LEFT JOIN backend_usage u ON u.backend = q.backend"
+    "  AND u.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date"
+    " ORDER BY q.backend";
+
+/* "1.5 GiB"; "-" for 0 when zero means "no limit". */
+static void
+ctl_size(char *buf, size_t size, uint64_t bytes, int zero_is_none)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	if (bytes == 0 && zero_is_none) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	double v = (double)bytes;
+	size_t u = 0;
+	while (v >= 1024 && u + 1 < nitems(units)) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+static size_t
+ctl_body(char *data, size_t size, size_t n, void *arg)
+{
+	strbuf_append(arg, data, size * n);
+	return size * n;
+}
+
+/* GET /backends from a front end's admin listener: its breakers; NULL when none answers. */
+static json_t *
+ctl_admin_backends(const struct s3mux_config *cfg)
+{
+	if (cfg->listen.admin == NULL)
+		return NULL;
+	CURL *curl = curl_easy_init();
+	struct strbuf body;
+	strbuf_init(&body);
+	char *url = xasprintf("http://%s/backends", cfg->listen.admin);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 2000L);
+	curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, ctl_body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+	long status = 0;
+	if (curl_easy_perform(curl) == CURLE_OK)
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(curl);
+	free(url);
+	json_t *doc = status == 200 ? json_loads(body.data ? body.data : "", 0, NULL) : NULL;
+	strbuf_free(&body);
+	return doc;
+}
+
+static const char *
+ctl_breaker(json_t *doc, const char *name)
+{
+	size_t i;
+	json_t *b;
+	json_array_foreach(json_object_get(doc, "backends"), i, b) {
+		if (strcmp(json_string_value(json_object_get(b, "name")), name) == 0)
+			return json_string_value(json_object_get(b, "breaker"));
+	}
+	return "?";
+}
+
+static void
+ctl_backend_row(const struct s3mux_config *cfg, PGresult *res, int r, json_t *admin)
+{
+	const struct cfg_backend *conf = config_backend(cfg, PQgetvalue(res, r, 0));
+	static const struct cfg_limits none;
+	const struct cfg_limits *lim = conf ? &conf->limits : &none;
+	char used[24], limit[24], orphans[24], eg[24], egl[24], in[24], inl[24];
+	ctl_size(used, sizeof(used), strtoull(PQgetvalue(res, r, 2), NULL, 10), 0);
+	ctl_size(limit, sizeof(limit), strtoull(PQgetvalue(res, r, 3), NULL, 10), 1);
+	ctl_size(orphans, sizeof(orphans), strtoull(PQgetvalue(res, r, 5), NULL, 10), 0);
+	ctl_size(eg, sizeof(eg), strtoull(PQgetvalue(res, r, 8), NULL, 10), 0);
+	ctl_size(egl, sizeof(egl), lim->egress_per_month, 1);
+	ctl_size(in, sizeof(in), strtoull(PQgetvalue(res, r, 9), NULL, 10), 0);
+	ctl_size(inl, sizeof(inl), lim->ingress_per_month, 1);
+	char req[48];
+	if (lim->requests_per_month)
+		snprintf(req, sizeof(req), "%s/%" PRIu64, PQgetvalue(res, r, 7),
+		    lim->requests_per_month);
+	else
+		snprintf(req, sizeof(req), "%s/-", PQgetvalue(res, r, 7));
+	printf("%-14s %-6s %10s/%-10s %10s %-18s %10s/%-10s %10s/%-10s %-9s%s\n",
+	    PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), used, limit, orphans, req, eg, egl,
+	    in, inl, admin ? ctl_breaker(admin, PQgetvalue(res, r, 0)) : "unknown",
+	    strcmp(PQgetvalue(res, r, 6), "t") == 0 ? " draining" : "");
+}
+
+static int
+ctl_backends(struct ctl_ctx *ctx)
+{
+	PGresult *res = db_query(ctx->conn, ctl_backends_sql, 0, NULL);
+	if (res == NULL)
+		return CTL_EXIT_FAILED;
+	json_t *admin = ctl_admin_backends(ctx->cfg);
+	printf("%-14s %-6s %21s %10s %-18s %21s %21s %s\n", "BACKEND", "DRIVER",
+	    "USED/QUOTA", "ORPHANS", "REQUESTS/LIMIT", "EGRESS/LIMIT", "INGRESS/LIMIT",
+	    "BREAKER");
+	for (int r = 0; r < PQntuples(res); r++)
+		ctl_backend_row(ctx->cfg, res, r, admin);
+	if (admin == NULL)
+		printf("(breaker state unknown: no front end answered on listen.admin)\n");
+	else
+		printf("(breakers as front end %" JSON_INTEGER_FORMAT " sees them; usage for this "
+		    "month, UTC)\n", json_integer_value(json_object_get(admin, "worker")));
+	json_decref(admin);
+	PQclear(res);
+	return CTL_EXIT_OK;
+}
+
 /* ---- cleanup ------------------------------------------------------------------------------ */
 
 static const char ctl_cleanup_summary_sql[] =
@@ -267,6 +393,8 @@ ctl_version(struct ctl_ctx *ctx)
 static const struct ctl_command ctl_commands[] = {
 	{ "roles", 1, 0, ctl_roles, "show which session holds each role's advisory lock" },
 	{ "migrate", 1, 0, ctl_migrate, "apply the missing SQL migrations" },
+	{ "backends", 1, 0, ctl_backends, "each backend's bytes against its quota, orphan bytes,\n"
+	    "            this month's usage against its limits, its circuit breaker" },
 	{ "cleanup", 1, 2, ctl_cleanup, "show the cleanup queue and its dead letters;\n"
 	    "            cleanup requeue ID: retry a dead letter; cleanup forget ID: write it off" },
 	{ "version", 0, 0, ctl_version, "print the version" },
