@@ -192,7 +192,8 @@ write_front("not-the-secret")
 front = start_daemon(front_cfg, "front with a wrong secret")
 s3 = client(front_port)
 t.is_(fails(lambda: s3.put_object(Bucket=B, Key="refused", Body=b"never stored")),
-      ("InternalError", 500), "a wrong secret: PUT fails (500 InternalError)")
+      ("ServiceUnavailable", 503),
+      "a wrong secret upstream: the PUT fails with a retryable 503")
 t.ok(front.wait_log(r"backend up: PUT s3mux/data/refused: HTTP 403 SignatureDoesNotMatch", 10),
      "a wrong secret: logged with the upstream's status and S3 error code")
 t.is_(upstream_sha("refused")[0], "NoSuchKey", "a wrong secret: nothing stored upstream")

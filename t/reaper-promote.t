@@ -23,6 +23,7 @@ import urllib.parse
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from s3mux import *  # noqa: E402,F403
 from s3mux_roleenv import RoleEnv  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
 
 t = TAP()
 # pack: disk-a first while it has room, so a 2 MiB object goes to disk-b and a small one to
@@ -89,7 +90,17 @@ t.is_(pg.scalar("SELECT count(*) FROM objects WHERE key IN ('promote-me', 'super
       "0", "neither object is in the catalogue")
 
 later = b"a later write"
-s3.put_object(Bucket="bkt", Key="superseded", Body=later)
+
+
+def put_later():
+    try:
+        s3.put_object(Bucket="bkt", Key="superseded", Body=later)
+        return True
+    except ClientError:   # the front end may not have reconnected to PostgreSQL yet
+        return False
+
+
+t.ok(wait_until(put_later, 30, 0.5), "a later PUT of 'superseded' succeeds")
 t.is_(pg.scalar("SELECT backend FROM object_locations WHERE key = 'superseded'"), "disk-a",
       "a later PUT of 'superseded' commits on disk-a")
 time.sleep(1.1)                       # roles.reaper.pending_age
