@@ -124,10 +124,18 @@ wait_until(lambda: all(v[0] == 0 and v[2] == 0 for v in quotas().values()), 10)
 put("spread/a-fill", 400 * KIB)
 with open(cfg) as f:
     text = f.read().replace("placement: pack", "placement: spread")
+text = text.replace("path: %s\n    quota: 1MiB" % disks["disk-b"],
+                    "path: %s\n    quota: 2MiB" % disks["disk-b"])
 with open(cfg, "w") as f:
     f.write(text)
+usage_before = pg.psql("SELECT backend, requests FROM backend_usage ORDER BY backend")
 daemon.signal(signal.SIGHUP)
 t.ok(daemon.wait_log(r"reload complete", 30), "reloaded with placement: spread")
+t.is_(quotas()["disk-b"][3], 2 * 1024 * 1024, "the reload applied disk-b's new quota")
+usage_after = pg.psql("SELECT backend, requests FROM backend_usage ORDER BY backend")
+t.ok(len(usage_after) == len(usage_before) and
+     all(int(a[1]) >= int(b[1]) for a, b in zip(usage_after, usage_before)),
+     "no usage count was lost over the reload")
 first = where("spread/a-fill")
 put("spread/next", 100 * KIB)
 t.ok(first is not None and where("spread/next") not in (None, first),
