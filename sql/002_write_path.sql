@@ -63,6 +63,14 @@ BEGIN
 END
 $$;
 
+-- May a write go to the bucket?  'OK', 'NoSuchBucket', or 'SlowDown' while a maintenance job
+-- holds its write gate (clients retry a 503 SlowDown).
+CREATE FUNCTION bucket_writable(p_bucket text)
+RETURNS text LANGUAGE sql STABLE AS $$
+	SELECT coalesce((SELECT CASE WHEN write_gate IS NULL THEN 'OK' ELSE 'SlowDown' END
+	                 FROM buckets WHERE name = p_bucket), 'NoSuchBucket')
+$$;
+
 -- The backends a write of p_size bytes may go to, best first: those in p_candidates (in
 -- configured order) with room, not draining; a backend already holding (p_bucket, p_key)
 -- first (so an overwrite lands in place); then by strategy: 'spread' most free fraction
@@ -117,15 +125,9 @@ CREATE FUNCTION begin_put(p_bucket text, p_key text, p_size bigint, p_owner text
 LANGUAGE plpgsql AS $$
 DECLARE
 	b record;
-	gate bigint;
 BEGIN
-	SELECT write_gate INTO gate FROM buckets WHERE name = p_bucket;
-	IF NOT FOUND THEN
-		status := 'NoSuchBucket';
-		RETURN;
-	END IF;
-	IF gate IS NOT NULL THEN
-		status := 'SlowDown';
+	status := bucket_writable(p_bucket);
+	IF status <> 'OK' THEN
 		RETURN;
 	END IF;
 	status := write_condition(p_bucket, p_key, p_if_none_match, p_if_match);

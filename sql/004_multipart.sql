@@ -17,15 +17,9 @@ CREATE FUNCTION create_multipart(p_bucket text, p_key text, p_owner text, p_cand
     p_checksum_algo text, OUT status text, OUT upload_id text, OUT backend text)
 LANGUAGE plpgsql AS $$
 DECLARE
-	gate bigint;
 BEGIN
-	SELECT write_gate INTO gate FROM buckets WHERE name = p_bucket;
-	IF NOT FOUND THEN
-		status := 'NoSuchBucket';
-		RETURN;
-	END IF;
-	IF gate IS NOT NULL THEN
-		status := 'SlowDown';
+	status := bucket_writable(p_bucket);
+	IF status <> 'OK' THEN
 		RETURN;
 	END IF;
 	SELECT o INTO backend
@@ -172,7 +166,6 @@ DECLARE
 	p multipart_parts;
 	i integer;
 	md5s bytea := ''::bytea;
-	gate bigint;
 BEGIN
 	SELECT * INTO u FROM multipart_uploads
 	WHERE upload_id = p_upload_id AND bucket = p_bucket AND key = p_key FOR UPDATE;
@@ -190,8 +183,7 @@ BEGIN
 		status := 'NoSuchUpload';
 		RETURN;
 	END IF;
-	SELECT write_gate INTO gate FROM buckets WHERE name = p_bucket;
-	IF gate IS NOT NULL THEN
+	IF bucket_writable(p_bucket) = 'SlowDown' THEN
 		status := 'SlowDown';
 		RETURN;
 	END IF;

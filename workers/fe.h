@@ -194,6 +194,13 @@ int fe_write_conditions(const struct fe_req *r, struct fe_write_cond *wc);
 void fe_put_object(struct fe_req *r);
 /* UploadPart: the body streams into a part of the upload. */
 void fe_upload_part(struct fe_req *r);
+/*
+ * Take where a write of size bytes goes: the object's intent (begin_put, with cond) or, for
+ * part > 0, the upload's part (begin_part).  cb gets (status, backend, pending id or part
+ * name).  Returns NULL when asked, or why no backend may take it (fe_error_no_backend).
+ */
+const char *fe_take_destination(struct fe_req *r, int part, uint64_t size,
+    const struct fe_write_cond *cond, pga_cb cb);
 
 /* fe_multipart.c */
 void fe_create_multipart(struct fe_req *r);

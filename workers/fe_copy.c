@@ -252,29 +252,13 @@ static void
 copy_take_dest(struct fe_copy *c)
 {
 	struct fe_req *r = c->r;
-	char size[24];
-	snprintf(size, sizeof(size), "%" PRIu64, c->len);
-	if (c->part) {
-		char part[16];
-		snprintf(part, sizeof(part), "%d", c->part);
-		const char *params[] = { r->bucket, r->key, fe_param(r, "uploadId"), part, size };
-		fe_db(r, "SELECT status, backend, object_name FROM begin_part($1, $2, $3, $4::int, "
-		    "$5::bigint)", 5, params, copy_dest_taken);
-		return;
-	}
-	const char *why;
-	const char *candidates = fe_candidates(r->fe, &why);
+	const char *why = fe_take_destination(r, c->part, c->len, NULL, copy_dest_taken);
 	if (why != NULL) {
 		r->op = NULL;
 		r->on_abort = NULL;
 		copy_free(c);
 		fe_error_no_backend(r, why);
-		return;
 	}
-	const char *params[] = { r->bucket, r->key, size, r->fe->owner, candidates,
-		fe_placement(r->fe) };
-	fe_db(r, "SELECT status, backend, pending_id FROM begin_put($1, $2, $3::bigint, $4, "
-	    "$5::text[], $6)", 6, params, copy_dest_taken);
 }
 
 /* --- the source ------------------------------------------------------------------------ */

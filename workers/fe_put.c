@@ -450,35 +450,44 @@ put_begun(PGresult *res, const char *errmsg, void *arg)
 	put_start_body(put, PQgetvalue(res, 0, 1));
 }
 
+const char *
+fe_take_destination(struct fe_req *r, int part, uint64_t size,
+    const struct fe_write_cond *cond, pga_cb cb)
+{
+	char bytes[24];
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)size);
+	if (part) {
+		char number[16];
+		snprintf(number, sizeof(number), "%d", part);
+		const char *params[] = { r->bucket, r->key, fe_param(r, "uploadId"), number, bytes };
+		fe_db(r, "SELECT status, backend, object_name FROM begin_part($1, $2, $3, $4::int, "
+		    "$5::bigint)", 5, params, cb);
+		return NULL;
+	}
+	const char *why;
+	const char *candidates = fe_candidates(r->fe, &why);
+	if (why != NULL)
+		return why;
+	const char *params[] = { r->bucket, r->key, bytes, r->fe->owner, candidates,
+		fe_placement(r->fe), cond ? cond->if_none_match : "false",
+		cond && cond->if_match[0] ? cond->if_match : NULL };
+	fe_db(r, "SELECT status, backend, pending_id FROM begin_put($1, $2, $3::bigint, $4, "
+	    "$5::text[], $6, 'put', $7::boolean, $8)", 8, params, cb);
+	return NULL;
+}
+
 static void
 put_begin(struct fe_put *put)
 {
 	struct fe_req *r = put->r;
-	char size[24];
-	snprintf(size, sizeof(size), "%llu", (unsigned long long)put->declared);
 	put->phase = PUT_BEGIN;
-	if (put->part) {
-		char part[16];
-		snprintf(part, sizeof(part), "%d", put->part);
-		const char *params[] = { r->bucket, r->key, fe_param(r, "uploadId"), part, size };
-		fe_db(r, "SELECT status, backend, object_name FROM begin_part($1, $2, $3, $4::int, "
-		    "$5::bigint)", 5, params, put_begun);
-		return;
-	}
-	const char *why;
-	const char *candidates = fe_candidates(r->fe, &why);
+	const char *why = fe_take_destination(r, put->part, put->declared, &put->cond, put_begun);
 	if (why != NULL) {
 		r->op = NULL;
 		r->on_abort = NULL;
 		put_free(put);
 		fe_error_no_backend(r, why);
-		return;
 	}
-	const char *params[] = { r->bucket, r->key, size, r->fe->owner, candidates,
-		fe_placement(r->fe), put->cond.if_none_match,
-		put->cond.if_match[0] ? put->cond.if_match : NULL };
-	fe_db(r, "SELECT status, backend, pending_id FROM begin_put($1, $2, $3::bigint, $4, "
-	    "$5::text[], $6, 'put', $7::boolean, $8)", 8, params, put_begun);
 }
 
 /* --- request headers ------------------------------------------------------------------- */
