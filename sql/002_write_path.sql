@@ -63,6 +63,19 @@ BEGIN
 END
 $$;
 
+-- Lock, in name order, the quota rows a change of (bucket, key) touches: p_backend's and
+-- those of every backend holding a copy.  Two commits of different keys with copies on the
+-- same backends then never take two quota rows in opposite orders.
+CREATE FUNCTION lock_key_quotas(p_bucket text, p_key text, p_backend text)
+RETURNS void LANGUAGE sql AS $$
+	SELECT 1 FROM backend_quotas
+	WHERE backend = p_backend
+	   OR backend IN (SELECT l.backend FROM object_locations l
+	                  WHERE l.bucket = p_bucket AND l.key = p_key)
+	ORDER BY backend
+	FOR UPDATE
+$$;
+
 -- May a write go to the bucket?  'OK', 'NoSuchBucket', or 'SlowDown' while a maintenance job
 -- holds its write gate (clients retry a 503 SlowDown).
 CREATE FUNCTION bucket_writable(p_bucket text)
@@ -94,15 +107,14 @@ RETURNS SETOF text LANGUAGE sql STABLE AS $$
 $$;
 
 -- A conditional write checks its condition again once it holds its intent, under the key's
--- lock (taken after the intent, in the order commit_put takes them): a commit of the key
--- that was still in flight at the first check has landed by now.  When the condition no
--- longer holds, the intent and its reservation are given back.
+-- lock: a commit of the key that was still in flight at the first check has landed by now.
+-- The locks come in commit_put's order: the intent, the key, then quota rows (the caller
+-- reserves after this).  When the condition no longer holds, the intent is given back.
 CREATE FUNCTION recheck_condition(p_bucket text, p_key text, p_if_none_match boolean,
     p_if_match text, p_pending_id bigint)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
 	status text;
-	p pending_objects;
 BEGIN
 	IF NOT coalesce(p_if_none_match, false) AND p_if_match IS NULL THEN
 		RETURN 'OK';
@@ -110,9 +122,7 @@ BEGIN
 	PERFORM pg_advisory_xact_lock(hashtextextended(p_bucket || '/' || p_key, 0));
 	status := write_condition(p_bucket, p_key, p_if_none_match, p_if_match);
 	IF status <> 'OK' THEN
-		DELETE FROM pending_objects WHERE id = p_pending_id RETURNING * INTO p;
-		UPDATE backend_quotas SET bytes_reserved = bytes_reserved - p.declared_size
-		WHERE backend = p.backend;
+		DELETE FROM pending_objects WHERE id = p_pending_id;
 	END IF;
 	RETURN status;
 END
@@ -150,12 +160,17 @@ BEGIN
 			status := 'Busy';	-- another write of this key on this backend is in progress
 			RETURN;
 		END IF;
+		status := recheck_condition(p_bucket, p_key, p_if_none_match, p_if_match,
+		    pending_id);
+		IF status <> 'OK' THEN
+			pending_id := NULL;
+			version := NULL;
+			RETURN;
+		END IF;
 		UPDATE backend_quotas q SET bytes_reserved = q.bytes_reserved + p_size
 		WHERE q.backend = b.name AND quota_has_room(q, p_size);
 		IF FOUND THEN
-			status := recheck_condition(p_bucket, p_key, p_if_none_match, p_if_match,
-			    pending_id);
-			backend := CASE WHEN status = 'OK' THEN b.name END;
+			backend := b.name;
 			RETURN;
 		END IF;
 		DELETE FROM pending_objects WHERE id = pending_id;	-- filled up since the SELECT
@@ -244,6 +259,7 @@ BEGIN
 	END IF;
 	-- commits of one key go one at a time, so a condition checked here still holds at the end
 	PERFORM pg_advisory_xact_lock(hashtextextended(p.bucket || '/' || p.key, 0));
+	PERFORM lock_key_quotas(p.bucket, p.key, p.backend);
 	status := write_condition(p.bucket, p.key, p_if_none_match, p_if_match);
 	IF status <> 'OK' THEN
 		-- lost a race with another writer: these bytes hold no catalogued copy (the
@@ -317,6 +333,7 @@ BEGIN
 	-- the lock commit_put holds: a commit of this key takes the copies' rows and then the
 	-- object's, so taking the object's row first without it would deadlock with one
 	PERFORM pg_advisory_xact_lock(hashtextextended(p_bucket || '/' || p_key, 0));
+	PERFORM lock_key_quotas(p_bucket, p_key, NULL);
 	SELECT * INTO o FROM objects WHERE bucket = p_bucket AND key = p_key FOR UPDATE;
 	IF NOT FOUND THEN
 		status := 'NoSuchKey';		-- S3 answers 204 all the same

@@ -237,17 +237,17 @@ BEGIN
 		status := 'Busy';
 		RETURN;
 	END IF;
+	status := recheck_condition(p_bucket, p_key, p_if_none_match, p_if_match, pending_id);
+	IF status <> 'OK' THEN
+		pending_id := NULL;
+		RETURN;
+	END IF;
 	UPDATE backend_quotas q SET bytes_reserved = q.bytes_reserved + total
 	WHERE q.backend = u.backend AND quota_has_room(q, total);
 	IF NOT FOUND THEN
 		DELETE FROM pending_objects WHERE id = pending_id;
 		pending_id := NULL;
 		status := 'InsufficientStorage';
-		RETURN;
-	END IF;
-	status := recheck_condition(p_bucket, p_key, p_if_none_match, p_if_match, pending_id);
-	IF status <> 'OK' THEN
-		pending_id := NULL;
 		RETURN;
 	END IF;
 	UPDATE multipart_uploads SET state = 'completing' WHERE upload_id = p_upload_id;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -120,11 +121,16 @@ bgwork_pool_new(struct event_base *base, int nthreads)
 	pool->ev = event_new(base, pool->pipe[0], EV_READ | EV_PERSIST, bgwork_ready_cb, pool);
 	event_add(pool->ev, NULL);
 	pool->threads = xcalloc((size_t)nthreads, sizeof(*pool->threads));
+	/* the threads block every signal (they inherit this mask): signals are the loop's */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (int i = 0; i < nthreads; i++) {
 		if (pthread_create(&pool->threads[i], NULL, bgwork_thread, pool) != 0)
 			fatal("bgwork: pthread_create");
 		pool->nthreads++;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return pool;
 }
 
