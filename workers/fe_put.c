@@ -334,7 +334,8 @@ put_payload(struct fe_put *put, const void *data, size_t len)
 		checksum_update(&put->extra, data, len);
 	int rc = backend_put_write(put->bp, data, len);
 	if (rc == -1) {
-		put_fail(put, "InternalError", "The backend could not store the object.");
+		/* the backend refused mid-body (the driver logged why): retryable, as at finish */
+		put_fail(put, "ServiceUnavailable", "The backend could not store the object; retry.");
 		return -1;
 	}
 	if (rc == BACKEND_FULL)

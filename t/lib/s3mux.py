@@ -260,6 +260,30 @@ def write_config(dirpath, pg, body="", s3_port=None, admin_port=None, name="s3mu
     return path
 
 
+def fs_backends(dirpath, backends):
+    """fs backends [(name, quota)] under dirpath: ({name: path}, the backends: YAML)."""
+    disks = {}
+    text = "backends:\n"
+    for name, quota in backends:
+        disks[name] = os.path.join(dirpath, name)
+        os.makedirs(disks[name], exist_ok=True)
+        text += ("  - name: %s\n    driver: fs\n    path: %s\n    quota: %s\n"
+                 % (name, disks[name], quota))
+    return disks, text
+
+
+def frontends_ready(daemon, pg, nbackends):
+    """s3muxd has a front end up and has registered its backends (raises if it exited)."""
+    if daemon.proc.poll() is not None:
+        raise RuntimeError("s3muxd exited:\n%s" % daemon.log()[-3000:])
+    fronts = [p for p, c in daemon.children() if c.startswith("s3muxd: frontend")]
+    try:
+        n = int(pg.scalar("SELECT count(*) FROM backend_quotas"))
+    except RuntimeError:
+        return False
+    return len(fronts) >= 1 and n == nbackends
+
+
 def children_of(pid):
     """[(pid, cmdline)] of the live children of pid."""
     out = []

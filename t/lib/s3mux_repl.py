@@ -20,8 +20,8 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s3mux import (Daemon, PgCluster, WORKERS, run, tempdir, wait_until,  # noqa: E402
-                   write_config)
+from s3mux import (Daemon, PgCluster, WORKERS, fs_backends, frontends_ready, run,  # noqa: E402
+                   tempdir, wait_until, write_config)
 from s3mux_fs import fs_bytes, fs_path  # noqa: E402
 
 SANITIZER = r"AddressSanitizer|LeakSanitizer|runtime error:|SUMMARY: \w+Sanitizer"
@@ -51,13 +51,7 @@ class ReplEnv:
         self.live = live
         self.pg = PgCluster()
         self.dir = tempdir()
-        self.disks = {}
-        text = "backends:\n"
-        for name, quota in backends:
-            self.disks[name] = os.path.join(self.dir, name)
-            os.makedirs(self.disks[name], exist_ok=True)
-            text += ("  - name: %s\n    driver: fs\n    path: %s\n    quota: %s\n"
-                     % (name, self.disks[name], quota))
+        self.disks, text = fs_backends(self.dir, backends)
         self.backends_yaml = text
         self.top = "placement: %s\nreplication:\n  copies: %d\n" % (placement, copies)
         self.cfg = write_config(self.dir, self.pg, backends=text,
@@ -82,16 +76,9 @@ class ReplEnv:
             raise RuntimeError("s3muxd did not get ready:\n%s" % self.daemon.log()[-3000:])
 
     def _ready(self):
-        if self.daemon.proc.poll() is not None:
-            raise RuntimeError("s3muxd exited:\n%s" % self.daemon.log()[-3000:])
-        fronts = [p for p, c in self.daemon.children() if c.startswith("s3muxd: frontend")]
-        try:
-            n = int(self.pg.scalar("SELECT count(*) FROM backend_quotas"))
-        except RuntimeError:
-            return False
         active = not self.live or re.search(r"replicator\[\d+\] info: active",
                                             self.daemon.log())
-        return len(fronts) >= 1 and n == len(self.disks) and active
+        return frontends_ready(self.daemon, self.pg, len(self.disks)) and active
 
     def write_hand_config(self, copies, replicator=None, name="hand.yaml"):
         """A configuration for runs by hand (same ports and database); returns its path."""

@@ -20,8 +20,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s3mux import (Daemon, PgCluster, S3MUXCTL, WORKERS, run, tempdir,  # noqa: E402
-                   wait_until, write_config)
+from s3mux import (Daemon, PgCluster, S3MUXCTL, WORKERS, fs_backends,  # noqa: E402
+                   frontends_ready, run, tempdir, wait_until, write_config)
 
 ACCESS_KEY = "demo"
 SECRET_KEY = "demo-secret-key"
@@ -48,13 +48,7 @@ class RoleEnv:
         self.t = t
         self.pg = PgCluster()
         self.dir = tempdir()
-        self.disks = {}
-        text = "backends:\n"
-        for name, quota in backends:
-            self.disks[name] = os.path.join(self.dir, name)
-            os.makedirs(self.disks[name], exist_ok=True)
-            text += ("  - name: %s\n    driver: fs\n    path: %s\n    quota: %s\n"
-                     % (name, self.disks[name], quota))
+        self.disks, text = fs_backends(self.dir, backends)
         top = "placement: %s\n" % placement
         self.cfg = write_config(self.dir, self.pg, backends=text,
                                 body=top + _roles_yaml(roles, False))
@@ -67,14 +61,7 @@ class RoleEnv:
             raise RuntimeError("s3muxd did not start its front ends:\n%s" % self.daemon.log()[-3000:])
 
     def _ready(self):
-        if self.daemon.proc.poll() is not None:
-            raise RuntimeError("s3muxd exited:\n%s" % self.daemon.log()[-3000:])
-        fronts = [p for p, c in self.daemon.children() if c.startswith("s3muxd: frontend")]
-        try:
-            n = int(self.pg.scalar("SELECT count(*) FROM backend_quotas"))
-        except RuntimeError:
-            return False
-        return len(fronts) >= 1 and n == len(self.disks)
+        return frontends_ready(self.daemon, self.pg, len(self.disks))
 
     # --- clients and programs -----------------------------------------------------------
 
