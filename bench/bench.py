@@ -78,6 +78,9 @@ def parse_args():
 
 
 def on_signal(signum, frame):
+    """Stop: the cleanup at exit stops every process; a second signal must not cut it."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise SystemExit("bench: stopped by signal %d" % signum)
 
 
@@ -220,11 +223,19 @@ def plan(env):
     return [f for f in figs if not only or f.fid in only]
 
 
+def settle():
+    """Write back what earlier runs left dirty (nginx and s3rver do not fsync their PUTs),
+    so that no run pays for another's writeback when it fsyncs."""
+    os.sync()
+    time.sleep(0.2)
+
+
 def run_figure(fig, rounds, commands):
     samples = {role: [] for role, _ in fig.systems}
     for r in range(rounds):
         order = fig.systems if r % 2 == 0 else list(reversed(fig.systems))
         for role, fn in order:
+            settle()
             s = fn()
             samples[role].append(s)
             if r == 0:
@@ -263,11 +274,13 @@ def main():
     args = parse_args()
     started = time.monotonic()
     began = float(os.environ.get("BENCH_T0", "0") or 0)   # bench/run's start, build included
-    atexit.register(bp.stop_all)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     load_before = br.load_average()
     env = Env(args)
+    # registered after the work directory's removal, so it runs before it (last in, first
+    # out): every process is stopped while its files are still there
+    atexit.register(bp.stop_all)
     env.start()
     env.populate()
     commands, rows = [], []

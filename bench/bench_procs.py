@@ -80,6 +80,8 @@ def children_of(pid):
 
 
 def alive(pid):
+    if pid is None:
+        return False
     try:
         with open("/proc/%d/stat" % pid) as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
@@ -164,6 +166,7 @@ class Postgres:
         self.bindir = pg_bindir()
         self.user = "s3mux" if os.geteuid() == 0 else None
         self.sync_commit = sync_commit
+        self.pid = None
         os.makedirs(self.dir, mode=0o755)
         if self.user:
             pw = pwd.getpwnam(self.user)
@@ -184,7 +187,8 @@ class Postgres:
         self._as_pg([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-w", "-t", "60",
                      "-l", os.path.join(self.dir, "pg.log"),
                      "-o", "-k %s -p %d" % (self.dir, self.port), "start"])
-        track(self.postmaster_pid(), "postgres", self.stop)
+        self.pid = self.postmaster_pid()
+        track(self.pid, "postgres", self.stop)
         self.psql("CREATE DATABASE s3mux", db="postgres")
         return self
 
@@ -193,15 +197,18 @@ class Postgres:
             return int(f.readline())
 
     def stop(self):
-        if not os.path.exists(os.path.join(self.data, "postmaster.pid")):
+        """pg_ctl stop; failing that, the postmaster's pid (noted at start): SIGINT (fast
+        shutdown), a bounded wait, SIGKILL."""
+        if not alive(self.pid):
             return
-        pid = self.postmaster_pid()
-        try:
+        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
             self._as_pg([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-w", "-t",
                          "60", "-m", "fast", "stop"], timeout=90)
-        finally:
-            if alive(pid):
-                kill_pid(pid, signal.SIGKILL)
+        if alive(self.pid):
+            kill_pid(self.pid, signal.SIGINT)
+            wait_until(lambda: not alive(self.pid), 30, 0.1)
+        if alive(self.pid):
+            kill_pid(self.pid, signal.SIGKILL)
 
     @property
     def url(self):

@@ -141,6 +141,12 @@ def round_lines(rows):
             name = {"s3mux": "s3mux", "ref": f.ref_name, "peer": "s3rver"}[role]
             lines.append("| %s | %s | %s |" % (f.title, name,
                                                " · ".join(fmt(v, f.metric) for v in values)))
+        mine, ref = row["rounds"].get("s3mux"), row["rounds"].get("ref")
+        if mine and ref:
+            paired = [ratio(a, b) for a, b in zip(mine, ref)]
+            lines.append("| %s | s3mux / %s, same round | %s |" % (
+                f.title, f.ref_name, " · ".join("-" if x is None else "%.2f" % x
+                                                for x in paired)))
     return lines
 
 

@@ -35,6 +35,7 @@
 #define HTTP_OUTPUT_LOW_MARK (128 * 1024)
 #define HTTP_MAX_HEADERS 256
 #define HTTP_LINGER_MS 5000
+#define HTTP_SMALL_FILE (16 * 1024)	/* file bodies up to this go out with the headers */
 
 struct http_server {
 	struct event_base *base;
@@ -747,6 +748,29 @@ http_response_write(struct http_request *req, const void *data, size_t len)
 	req->bytes_out += len;
 }
 
+/*
+ * A small file body is copied into the output buffer: the headers and the body then leave
+ * in one write, one TCP segment, where sendfile would send them as two (profiled for 4 KiB
+ * GETs: the second send and the peer's second wake-up were a tenth of the front end's
+ * time).  Returns 0, or -1 when the file could not be read as a whole (nothing is queued).
+ */
+static int
+http_copy_small_file(struct evbuffer *out, int fd, off_t offset, off_t len)
+{
+	struct evbuffer_iovec vec;
+	if (evbuffer_reserve_space(out, (ev_ssize_t)len, &vec, 1) != 1 ||
+	    vec.iov_len < (size_t)len)
+		return -1;
+	ssize_t n;
+	do
+		n = pread(fd, vec.iov_base, (size_t)len, offset);
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)len)
+		return -1;
+	vec.iov_len = (size_t)len;
+	return evbuffer_commit_space(out, &vec, 1);
+}
+
 int
 http_response_add_file(struct http_request *req, int fd, off_t offset, off_t len)
 {
@@ -754,7 +778,13 @@ http_response_add_file(struct http_request *req, int fd, off_t offset, off_t len
 		close(fd);
 		return 0;
 	}
-	if (evbuffer_add_file(bufferevent_get_output(req->conn->bev), fd, offset, len) == -1) {
+	struct evbuffer *out = bufferevent_get_output(req->conn->bev);
+	if (len <= HTTP_SMALL_FILE && http_copy_small_file(out, fd, offset, len) == 0) {
+		close(fd);
+		req->bytes_out += (uint64_t)len;
+		return 0;
+	}
+	if (evbuffer_add_file(out, fd, offset, len) == -1) {
 		close(fd);
 		return -1;
 	}

@@ -111,7 +111,8 @@ void http_body_resume(struct http_request *req);
 void http_response_start(struct http_request *req, int status, int64_t content_length,
     const char *const *headers);
 void http_response_write(struct http_request *req, const void *data, size_t len);
-/* Queue len bytes of fd from offset (sent with sendfile); takes ownership of fd. */
+/* Queue len bytes of fd from offset (sent with sendfile; a small body is copied, to go out
+ * with the headers in one write); takes ownership of fd. */
 int http_response_add_file(struct http_request *req, int fd, off_t offset, off_t len);
 void http_response_end(struct http_request *req);
 /* Bytes queued and not yet sent. */

@@ -1,5 +1,11 @@
 /*
  * pgasync.c: a pool of asynchronous libpq connections on a libevent loop.
+ *
+ * Each connection prepares a statement the first time it runs its SQL text (PQsendPrepare,
+ * then PQsendQueryPrepared) and executes it by name after that: the front end sends a few
+ * dozen fixed texts, and parsing and planning one afresh for every call was a large part of
+ * the catalogue's work per request.  At most PGA_PREPARED_MAX texts are kept per
+ * connection (others run unnamed, as before); a dropped connection forgets them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,6 +36,12 @@ struct pga_query {
 	int64_t queued_ms;
 };
 
+/* A statement prepared on one connection. */
+struct pga_stmt {
+	char *sql;
+	char name[24];
+};
+
 struct pga_conn {
 	struct pga_pool *pool;
 	PGconn *pg;
@@ -40,6 +52,9 @@ struct pga_conn {
 	PGresult *result;		/* the first result of the query in flight */
 	int64_t backoff_ms;
 	int poll_want_write;
+	struct pga_stmt stmts[PGA_PREPARED_MAX];
+	int nstmts;
+	int preparing;			/* the query in flight is its statement's preparation */
 };
 
 struct pga_pool {
@@ -58,6 +73,7 @@ struct pga_pool {
 static void pga_conn_connect(struct pga_conn *c);
 static void pga_dispatch(struct pga_pool *pool);
 static void pga_io_cb(evutil_socket_t fd, short what, void *arg);
+static void pga_conn_execute(struct pga_conn *c);
 
 static void
 pga_query_free(struct pga_query *q)
@@ -108,6 +124,35 @@ pga_fail_queue(struct pga_pool *pool, const char *why)
 	}
 }
 
+/* --- prepared statements --------------------------------------------------------------- */
+
+static const char *
+pga_stmt_find(const struct pga_conn *c, const char *sql)
+{
+	for (int i = 0; i < c->nstmts; i++)
+		if (strcmp(c->stmts[i].sql, sql) == 0)
+			return c->stmts[i].name;
+	return NULL;
+}
+
+/* The server forgot them with the session. */
+static void
+pga_conn_forget(struct pga_conn *c)
+{
+	for (int i = 0; i < c->nstmts; i++)
+		free(c->stmts[i].sql);
+	c->nstmts = 0;
+	c->preparing = 0;
+}
+
+/* The preparation sent last succeeded: remember it under the name it was given. */
+static void
+pga_stmt_add(struct pga_conn *c, const char *sql)
+{
+	struct pga_stmt *st = &c->stmts[c->nstmts++];
+	st->sql = xstrdup(sql);
+}
+
 /* --- connections ----------------------------------------------------------------------- */
 
 static void
@@ -125,6 +170,7 @@ pga_conn_drop(struct pga_conn *c, const char *why)
 		PQfinish(c->pg);
 		c->pg = NULL;
 	}
+	pga_conn_forget(c);
 	struct pga_query *q = c->query;
 	c->query = NULL;
 	c->state = PGA_DOWN;
@@ -218,6 +264,47 @@ pga_timer_cb(evutil_socket_t fd, short what, void *arg)
 		pga_conn_connect(c);
 }
 
+/* The query's preparation is in: run it by name, or fail it with the server's error. */
+static int
+pga_conn_prepared(struct pga_conn *c)
+{
+	PGresult *res = c->result;
+	c->result = NULL;
+	c->preparing = 0;
+	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
+		PQclear(res);
+		pga_stmt_add(c, c->query->sql);
+		pga_conn_execute(c);
+		return 1;
+	}
+	c->result = res;		/* completed below as the query's error */
+	return 0;
+}
+
+/* The query's last result is in: hand the first one to its callback. */
+static void
+pga_conn_complete(struct pga_conn *c)
+{
+	struct pga_query *q = c->query;
+	PGresult *first = c->result;
+	c->query = NULL;
+	c->result = NULL;
+	c->state = PGA_IDLE;
+	ExecStatusType st = first ? PQresultStatus(first) : PGRES_FATAL_ERROR;
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+		pga_note_success(c->pool);
+		pga_query_complete(q, first, NULL);
+	} else {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", first ? PQresultErrorMessage(first) :
+		    PQerrorMessage(c->pg));
+		msg[strcspn(msg, "\n")] = '\0';
+		log_warnx("database: %s", msg);
+		pga_query_complete(q, NULL, msg);
+	}
+	PQclear(first);
+}
+
 /* Collect what has arrived; complete the query when its last result is in. */
 static void
 pga_conn_collect(struct pga_conn *c)
@@ -235,24 +322,9 @@ pga_conn_collect(struct pga_conn *c)
 				PQclear(res);
 			continue;
 		}
-		struct pga_query *q = c->query;
-		PGresult *first = c->result;
-		c->query = NULL;
-		c->result = NULL;
-		c->state = PGA_IDLE;
-		ExecStatusType st = first ? PQresultStatus(first) : PGRES_FATAL_ERROR;
-		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-			pga_note_success(c->pool);
-			pga_query_complete(q, first, NULL);
-		} else {
-			char msg[512];
-			snprintf(msg, sizeof(msg), "%s", first ? PQresultErrorMessage(first) :
-			    PQerrorMessage(c->pg));
-			msg[strcspn(msg, "\n")] = '\0';
-			log_warnx("database: %s", msg);
-			pga_query_complete(q, NULL, msg);
-		}
-		PQclear(first);
+		if (c->preparing && pga_conn_prepared(c))
+			continue;	/* the execution is on its way */
+		pga_conn_complete(c);
 	}
 	if (c->state == PGA_IDLE && PQstatus(c->pg) == CONNECTION_BAD)
 		pga_conn_drop(c, "connection lost");
@@ -284,21 +356,48 @@ pga_io_cb(evutil_socket_t fd, short what, void *arg)
 		pga_dispatch(c->pool);
 }
 
+/* Push what libpq buffered; wait for writability when the socket is full. */
 static void
-pga_conn_send(struct pga_conn *c, struct pga_query *q)
+pga_conn_flush(struct pga_conn *c)
 {
-	c->query = q;
-	c->state = PGA_BUSY;
-	if (!PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->values,
-	    NULL, NULL, 0)) {
-		pga_conn_drop(c, PQerrorMessage(c->pg));
-		return;
-	}
 	int flushed = PQflush(c->pg);
 	if (flushed == -1)
 		pga_conn_drop(c, PQerrorMessage(c->pg));
 	else if (flushed == 1)
 		pga_conn_set_io(c, EV_READ | EV_WRITE | EV_PERSIST);
+}
+
+/* Send the query in flight: by name when prepared, else prepare it first (room allowing). */
+static void
+pga_conn_execute(struct pga_conn *c)
+{
+	struct pga_query *q = c->query;
+	const char *const *values = (const char *const *)q->values;
+	const char *name = pga_stmt_find(c, q->sql);
+	int sent;
+	if (name != NULL) {
+		sent = PQsendQueryPrepared(c->pg, name, q->nparams, values, NULL, NULL, 0);
+	} else if (c->nstmts < PGA_PREPARED_MAX) {
+		struct pga_stmt *st = &c->stmts[c->nstmts];
+		snprintf(st->name, sizeof(st->name), "s3mux_%d", c->nstmts);
+		c->preparing = 1;
+		sent = PQsendPrepare(c->pg, st->name, q->sql, q->nparams, NULL);
+	} else {
+		sent = PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, values, NULL, NULL, 0);
+	}
+	if (!sent) {
+		pga_conn_drop(c, PQerrorMessage(c->pg));
+		return;
+	}
+	pga_conn_flush(c);
+}
+
+static void
+pga_conn_send(struct pga_conn *c, struct pga_query *q)
+{
+	c->query = q;
+	c->state = PGA_BUSY;
+	pga_conn_execute(c);
 }
 
 /* --- the pool -------------------------------------------------------------------------- */
@@ -383,6 +482,7 @@ pga_pool_free(struct pga_pool *pool)
 			PQclear(c->result);
 		if (c->pg != NULL)
 			PQfinish(c->pg);
+		pga_conn_forget(c);
 		event_free(c->timer);
 	}
 	pga_fail_queue(pool, "shutting down");

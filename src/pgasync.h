@@ -4,7 +4,8 @@
  * A small pool of libpq connections driven by libevent: PQconnectStart/PQconnectPoll to
  * connect, PQsendQueryParams to send, PQconsumeInput/PQisBusy/PQgetResult to collect.
  * Queries queue FIFO and go to the next idle connection; each one is a single statement
- * (usually one SQL function call), so each costs one round trip.  A broken connection is
+ * (usually one SQL function call), so each costs one round trip (two the first time a
+ * connection sees its SQL text, which it then prepares: see pgasync.c).  A broken connection is
  * reconnected with backoff; its query fails with an error.  After PGA_BREAKER_FAILURES
  * consecutive failures the breaker opens: queries fail at once (the front end answers
  * 503 or falls back to the backends) until a probe connection succeeds.
@@ -17,6 +18,7 @@
 #include <libpq-fe.h>
 
 #define PGA_BREAKER_FAILURES 3
+#define PGA_PREPARED_MAX 64	/* statements prepared per connection (see pgasync.c) */
 
 struct pga_pool;
 struct pga_query;

@@ -25,6 +25,16 @@
 #define FE_MAX_SMALL_BODY (1024 * 1024)	/* XML request bodies */
 #define FE_DB_CONNS 2
 #define FE_USAGE_FLUSH_MS 2000
+#define FE_KEY_CACHE 8			/* SigV4 signing keys kept (fe_request.c) */
+
+/* A signing key derived for a credential, a day, a region and a service. */
+struct fe_signing_key {
+	const struct cfg_credential *cred;	/* NULL: an empty slot */
+	char date[SIGV4_DATE_BUF];
+	char region[SIGV4_REGION_MAX + 1];
+	char service[SIGV4_SERVICE_MAX + 1];
+	uint8_t key[SIGV4_KEY_LEN];
+};
 
 struct fe_ctx {
 	struct event_base *base;
@@ -41,6 +51,8 @@ struct fe_ctx {
 	struct event *usage_timer;	/* flushes usage counts every FE_USAGE_FLUSH_MS */
 	int usage_flushing;
 	char owner[96];			/* "frontend:<host>:<pid>" for pending intents */
+	struct fe_signing_key keys[FE_KEY_CACHE];
+	unsigned next_key;		/* the slot the next new key takes */
 	int index;
 	int stopping;
 	struct event *signals[5];
