@@ -53,6 +53,7 @@
 #define WORKER_BACKOFF_MAX_MS 30000
 #define WORKER_STANDBY_RETRY_DEFAULT_MS 5000
 #define WORKER_LOCKLIST_MAX 256
+#define WORKER_NOTIFY_GAP_MS 100	/* notified passes start at least this far apart */
 
 enum worker_state {
 	WORKER_DISCONNECTED = 0,
@@ -72,6 +73,7 @@ struct worker_internal {
 	struct event *sweep_ev;		/* the periodic backstop pass */
 	struct event *later_ev;		/* a pass a role asked for (worker_pass_after) */
 	int64_t later_at_ms;		/* when later_ev fires (monotonic), 0: not set */
+	int64_t pass_started_ms;	/* when the last pass started (monotonic) */
 	struct event *db_ev;		/* the session's socket, while ACTIVE */
 	sigset_t stop_sigs;		/* SIGTERM, SIGINT: blocked while a pass runs */
 	int64_t backoff_ms;
@@ -86,6 +88,7 @@ static void worker_pass_cb(evutil_socket_t fd, short what, void *arg);
 static void worker_sweep_cb(evutil_socket_t fd, short what, void *arg);
 static void worker_db_cb(evutil_socket_t fd, short what, void *arg);
 static void worker_session_lost(struct worker_ctx *ctx);
+static void worker_notified(struct worker_ctx *ctx);
 
 /* ---- options ------------------------------------------------------------------------- */
 
@@ -508,6 +511,7 @@ worker_timed_pass(struct worker_ctx *ctx)
 	sigset_t saved;
 	sigprocmask(SIG_BLOCK, &ctx->internal->stop_sigs, &saved);
 	int64_t start = clock_mono_ms();
+	ctx->internal->pass_started_ms = start;
 	int rc = worker_call_pass(ctx);
 	int64_t took = clock_mono_ms() - start;
 	sigprocmask(SIG_SETMASK, &saved, NULL);
@@ -543,7 +547,23 @@ worker_run_pass(struct worker_ctx *ctx)
 	if (more == -1)
 		worker_session_lost(ctx);
 	else if (more > 0)
+		worker_notified(ctx);
+}
+
+/*
+ * Notifications ask for a pass: at once, unless the last pass started less than
+ * WORKER_NOTIFY_GAP_MS ago, when it runs at the end of that gap.  Under a stream of commits
+ * a role then wakes a few times a second and takes their events in batches, instead of
+ * running a pass (and committing its cursor) for every commit.
+ */
+static void
+worker_notified(struct worker_ctx *ctx)
+{
+	int64_t since = clock_mono_ms() - ctx->internal->pass_started_ms;
+	if (since >= WORKER_NOTIFY_GAP_MS)
 		worker_want_pass(ctx);
+	else
+		worker_pass_after(ctx, WORKER_NOTIFY_GAP_MS - since);
 }
 
 static void
@@ -598,7 +618,7 @@ worker_db_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (n > 0) {
 		log_debug("woken by %d notification(s)", n);
-		worker_want_pass(ctx);
+		worker_notified(ctx);
 	}
 }
 
