@@ -24,7 +24,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/listener.h>
+#include <event2/event.h>
 #include <http_parser.h>
 
 #include "http.h"
@@ -35,11 +35,13 @@
 #define HTTP_OUTPUT_LOW_MARK (128 * 1024)
 #define HTTP_MAX_HEADERS 256
 #define HTTP_LINGER_MS 5000
+#define HTTP_ACCEPT_PAUSE_MS 100	/* out of descriptors: listen again after this */
 #define HTTP_SMALL_FILE (16 * 1024)	/* file bodies up to this go out with the headers */
 
 struct http_server {
 	struct event_base *base;
-	struct evconnlistener *listener;
+	struct event *listen_ev;		/* the listening socket: one accept per wake-up */
+	struct event *accept_pause;	/* re-arms listen_ev after EMFILE */
 	struct http_server_conf conf;
 	http_request_cb on_request;
 	void *arg;
@@ -616,10 +618,8 @@ http_format_remote(char *buf, size_t size, const struct sockaddr *sa)
 }
 
 static void
-http_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+http_conn_new(struct http_server *srv, int fd, const struct sockaddr *sa)
 {
-	struct http_server *srv = arg;
 	if (srv->draining || (srv->conf.max_connections && srv->nconns >= srv->conf.max_connections)) {
 		close(fd);
 		return;
@@ -643,6 +643,42 @@ http_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *
 	bufferevent_setwatermark(conn->bev, EV_WRITE, HTTP_OUTPUT_LOW_MARK, 0);
 	http_conn_set_timeouts(conn);
 	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+}
+
+/*
+ * One connection per wake-up of the listening socket.  Every front end polls the same
+ * socket, and a new connection wakes each of them; taking one at a time (libevent's
+ * listener takes all that wait) lets an idle front end take the next while a busy one is
+ * still serving, so a burst of connections spreads over the workers instead of landing on
+ * whichever woke first.  Out of descriptors, the server stops listening for
+ * HTTP_ACCEPT_PAUSE_MS (the socket would otherwise wake it again at once).
+ */
+static void
+http_listen_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct http_server *srv = arg;
+	struct sockaddr_storage ss;
+	socklen_t slen = sizeof(ss);
+	int fd = accept4(lfd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd != -1) {
+		http_conn_new(srv, fd, (const struct sockaddr *)&ss);
+		return;
+	}
+	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+		log_warn("http: cannot accept; listening again in %d ms", HTTP_ACCEPT_PAUSE_MS);
+		event_del(srv->listen_ev);
+		struct timeval tv = { 0, HTTP_ACCEPT_PAUSE_MS * 1000 };
+		evtimer_add(srv->accept_pause, &tv);
+	}
+	/* EAGAIN: another front end took it; ECONNABORTED and the like: the client gave up */
+}
+
+static void
+http_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server *srv = arg;
+	if (!srv->draining)
+		event_add(srv->listen_ev, NULL);
 }
 
 /* --- body ------------------------------------------------------------------------------ */
@@ -865,10 +901,16 @@ http_server_new(struct event_base *base, int listen_fd, const struct http_server
 	if (getrandom(&srv->id_base, sizeof(srv->id_base), 0) != sizeof(srv->id_base))
 		srv->id_base = (uint32_t)getpid() ^ (uint32_t)clock_mono_ms();
 	evutil_make_socket_nonblocking(listen_fd);
-	srv->listener = evconnlistener_new(base, http_accept_cb, srv, LEV_OPT_CLOSE_ON_EXEC,
-	    -1, listen_fd);
-	if (srv->listener == NULL) {
-		log_warn("http: cannot listen on fd %d", listen_fd);
+	evutil_make_socket_closeonexec(listen_fd);
+	srv->listen_ev = event_new(base, listen_fd, EV_READ | EV_PERSIST, http_listen_cb, srv);
+	srv->accept_pause = evtimer_new(base, http_accept_resume_cb, srv);
+	if (srv->listen_ev == NULL || srv->accept_pause == NULL ||
+	    event_add(srv->listen_ev, NULL) == -1) {
+		log_warnx("http: cannot listen on fd %d", listen_fd);
+		if (srv->listen_ev != NULL)
+			event_free(srv->listen_ev);
+		if (srv->accept_pause != NULL)
+			event_free(srv->accept_pause);
 		free(srv);
 		return NULL;
 	}
@@ -887,7 +929,8 @@ http_server_drain(struct http_server *srv, void (*done)(void *arg), void *arg)
 	srv->draining = 1;
 	srv->drained = done;
 	srv->drained_arg = arg;
-	evconnlistener_disable(srv->listener);
+	event_del(srv->listen_ev);
+	event_del(srv->accept_pause);
 	struct http_conn *next;
 	for (struct http_conn *conn = srv->conns; conn != NULL; conn = next) {
 		next = conn->next;
@@ -920,6 +963,7 @@ http_server_free(struct http_server *srv)
 			http_request_free(req);
 		http_conn_maybe_free(conn);
 	}
-	evconnlistener_free(srv->listener);
+	event_free(srv->listen_ev);
+	event_free(srv->accept_pause);
 	free(srv);
 }

@@ -23,7 +23,7 @@
 #define FE_MAX_KEY_BYTES 1024
 #define FE_MAX_META_BYTES 2048		/* user metadata, as S3 counts it */
 #define FE_MAX_SMALL_BODY (1024 * 1024)	/* XML request bodies */
-#define FE_DB_CONNS 2
+#define FE_DB_CONNS 4
 #define FE_USAGE_FLUSH_MS 2000
 #define FE_KEY_CACHE 8			/* SigV4 signing keys kept (fe_request.c) */
 

@@ -84,7 +84,7 @@ struct mpu_complete {
 	char etag[80];
 	char *sizes;
 	char *checksum_algo;		/* the upload's, or NULL */
-	char checksum[CHECKSUM_B64_BUF + 8];	/* composite: over the parts' checksums, "-N" */
+	char checksum[CHECKSUM_B64_BUF + 12];	/* composite: over the parts' checksums, "-N" */
 	uint64_t total;
 	struct backend_copy *copy;
 	struct fe_write_cond cond;
