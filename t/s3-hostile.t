@@ -3,8 +3,9 @@
 # right S3 error, and none of them disturbing what is stored: a wrong secret, an unknown key,
 # no signature, a key limited to another bucket, a skewed clock, bad Content-MD5, a wrong
 # x-amz-content-sha256, a tampered aws-chunked body, a bad checksum trailer, a body cut
-# short, a head over 64 KiB.  After every hostile PUT over an existing key the old bytes
-# still read back, no pending intent is left and no quota stays reserved.
+# short or stalled, a head over 64 KiB.  After every hostile PUT over an existing key the
+# old bytes still read back, no pending intent is left and no quota stays reserved.  A body
+# that only trickles in is not hostile: it is stored.
 import base64
 import hashlib
 import os
@@ -344,22 +345,49 @@ s.close()
 time.sleep(0.2)
 check_victim("aws-chunked body cut in half")
 # a client that sends half its body and then stalls, keeping the connection open: the front
-# end gives up after frontend.idle_timeout and commits nothing
+# end gives up within two frontend.idle_timeout periods (the first may find a last piece
+# below the read mark) and commits nothing
 h = good.sign("PUT", PATH, "", hdrs({"content-length": str(1024 * 1024)}),
               payload_hash=UNSIGNED_PAYLOAD)
 s = connect(env.port)
 started = time.monotonic()
 s.sendall(format_request("PUT", PATH, h) + os.urandom(512 * 1024))
 try:
-    r = read_response(s, "PUT", IDLE + 10)
+    r = read_response(s, "PUT", 2 * IDLE + 10)
 except (OSError, TimeoutError):
     r = None
 waited = time.monotonic() - started
 s.close()
-t.ok((r is None or r.status >= 400) and waited < IDLE + 5,
-     "a body that stalls half way: dropped after the idle timeout (%.1fs, %s)" %
+t.ok((r is None or r.status >= 400) and waited < 2 * IDLE + 3,
+     "a body that stalls half way: dropped within two idle timeouts (%.1fs, %s)" %
      (waited, r.status if r else "closed"))
 check_victim("stalled body")
+
+# a slow client is not an idle one: 48 KiB at 10 KiB/s takes longer than the idle timeout,
+# and each timeout period brings less than the front end's read mark for large bodies
+SLOW = os.urandom(48 * 1024)
+slow_path = "/%s/slow/object" % B
+h = good.sign("PUT", slow_path, "", hdrs({"content-length": str(len(SLOW))}),
+              payload_hash=UNSIGNED_PAYLOAD)
+s = connect(env.port)
+started = time.monotonic()
+try:
+    s.sendall(format_request("PUT", slow_path, h))
+    for off in range(0, len(SLOW), 1024):
+        s.sendall(SLOW[off:off + 1024])
+        time.sleep(0.1)
+    r = read_response(s, "PUT", 10)
+except (OSError, TimeoutError) as e:
+    r = None
+    t.diag("slow upload: %s" % e)
+finally:
+    s.close()
+took = time.monotonic() - started
+t.ok(r is not None and r.status == 200 and took > IDLE,
+     "a body trickling in over %.1fs (idle timeout %ds): stored (%s)" %
+     (took, IDLE, r.status if r else "closed"))
+got = s3.get_object(Bucket=B, Key="slow/object")["Body"].read() if r and r.status == 200 else b""
+t.ok(got == SLOW, "and it reads back byte for byte")
 
 # every front end still serves after all that
 ok = all(s3.get_object(Bucket=B, Key=VICTIM)["Body"].read() == V0 for _ in range(6))
