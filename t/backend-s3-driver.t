@@ -13,7 +13,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from s3mux import BUILDDIR, TAP, S3rver, free_port, run, tempdir  # noqa: E402
+from s3mux import BUILDDIR, TAP, S3rver, free_port, run, tempdir, wait_until  # noqa: E402
 
 t = TAP()
 prog = os.path.join(BUILDDIR, "t", "unit", "backend_s3_test")
@@ -177,6 +177,15 @@ if tls:
     t.is_(len(re.findall(r"backend tls-no-verify: tls_verify is off", p.stderr)), 1,
           "tls_verify off: one warning, at create")
 
+
+def abort_noted():
+    with lock:
+        return any(r[0] == "PUT" and r[1] == "put-abort" for r in seen)
+
+
+# the driver's abort closes its connection; the server's thread notes the short body when it
+# reads the end of the stream, which may come a moment after the driver has exited
+wait_until(abort_noted, 5)
 server.shutdown()
 with lock:
     got = dict(counts)

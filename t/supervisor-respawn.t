@@ -57,6 +57,9 @@ with open(pidfile) as f:
 fe = wait_until(lambda: daemon.child("frontend 0"), 10)
 rep = daemon.child("replicator")
 t.ok(fe and rep, "frontend 0 and replicator are running")
+# the supervisor execs it under the title "s3muxd: replicator" and its arguments; the role
+# then rewrites its argument block to the title alone, a moment after it starts
+wait_until(lambda: cmdline(rep) == "s3muxd: replicator", 10)
 t.is_(cmdline(rep), "s3muxd: replicator",
       "a role's process title is its role alone")
 env = environ(fe)
