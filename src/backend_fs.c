@@ -180,7 +180,6 @@ fs_put_start(struct backend *be, const char *name, int64_t size,
 		free(put);
 		return NULL;
 	}
-	(void)size;
 	return &put->base;
 }
 

@@ -422,6 +422,19 @@ http_conn_body_on_wire(const struct http_conn *conn)
 	return left > buffered ? left - buffered : 0;
 }
 
+/* Set the socket's SO_RCVLOWAT to want (once: the value set is kept); 0 or -1. */
+static int
+http_conn_put_lowat(struct http_conn *conn, int want)
+{
+	if (want == conn->rcvlowat)
+		return 0;
+	evutil_socket_t fd = bufferevent_getfd(conn->bev);
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof(want)) == -1)
+		return -1;
+	conn->rcvlowat = want;
+	return 0;
+}
+
 /*
  * While a body of known length streams, the kernel reports the socket readable only when
  * HTTP_BODY_LOWAT bytes, or the rest of the body, are waiting (SO_RCVLOWAT): a large PUT
@@ -438,11 +451,7 @@ http_conn_set_lowat(struct http_conn *conn)
 	int want = 1;
 	if (on_wire > 1)
 		want = on_wire < HTTP_BODY_LOWAT ? (int)on_wire : HTTP_BODY_LOWAT;
-	if (want == conn->rcvlowat)
-		return;
-	evutil_socket_t fd = bufferevent_getfd(conn->bev);
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof(want)) == 0)
-		conn->rcvlowat = want;
+	http_conn_put_lowat(conn, want);
 }
 
 /*
@@ -595,13 +604,9 @@ static int
 http_conn_trickling(struct http_conn *conn)
 {
 	int pending = 0;
-	evutil_socket_t fd = bufferevent_getfd(conn->bev);
-	if (conn->rcvlowat <= 1 || ioctl(fd, FIONREAD, &pending) == -1 || pending <= 0)
+	if (conn->rcvlowat <= 1 || ioctl(bufferevent_getfd(conn->bev), FIONREAD, &pending) == -1 ||
+	    pending <= 0 || http_conn_put_lowat(conn, 1) == -1)
 		return 0;
-	int one = 1;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one)) == -1)
-		return 0;
-	conn->rcvlowat = 1;
 	bufferevent_enable(conn->bev, EV_READ);
 	return 1;
 }
@@ -1001,8 +1006,8 @@ http_server_new(struct event_base *base, int listen_fd, const struct http_server
 	srv->arg = arg;
 	if (getrandom(&srv->id_base, sizeof(srv->id_base), 0) != sizeof(srv->id_base))
 		srv->id_base = (uint32_t)getpid() ^ (uint32_t)clock_mono_ms();
-	evutil_make_socket_nonblocking(listen_fd);
-	evutil_make_socket_closeonexec(listen_fd);
+	fd_set_nonblock(listen_fd);
+	fd_set_cloexec(listen_fd, 1);
 	srv->listen_ev = event_new(base, listen_fd, EV_READ | EV_PERSIST, http_listen_cb, srv);
 	srv->accept_pause = evtimer_new(base, http_accept_resume_cb, srv);
 	if (srv->listen_ev == NULL || srv->accept_pause == NULL ||
