@@ -173,6 +173,10 @@ try:
           (206, 4, len(pieces[3])), "head_object PartNumber=4: 206, PartsCount 4, the last part's length")
 except Exception as e:
     t.ok(False, "head_object PartNumber=4: %s" % e)
+expect_error(t, lambda: s3.get_object(Bucket=B, Key=K, PartNumber=10001),
+             "InvalidArgument", 400, "get_object PartNumber=10001: InvalidArgument")
+expect_error(t, lambda: s3.get_object(Bucket=B, Key=K, PartNumber=5),
+             "InvalidPartNumber", 416, "get_object PartNumber=5 of 4: InvalidPartNumber")
 
 # x-amz-checksum-* on parts: SHA-256 given at creation and on each part, echoed, listed in the
 # Complete body, and the COMPOSITE checksum (SHA-256 of the parts' binary SHA-256s + "-N")
@@ -293,6 +297,9 @@ r1 = s3.upload_part_copy(Bucket=B, Key=KC, UploadId=uc, PartNumber=1, CopySource
                          CopySourceRange="bytes=0-%d" % (5 * MiB - 1))
 t.is_(r1["CopyPartResult"]["ETag"], quoted(md5_hex(src[:5 * MiB])),
       "upload_part_copy bytes=0-5242879: the range's MD5")
+expect_error(t, lambda: s3.upload_part_copy(Bucket=B, Key=KC, UploadId=uc, PartNumber=10001,
+                                            CopySource=cs),
+             "InvalidArgument", 400, "upload_part_copy number 10001: InvalidArgument")
 mid = os.urandom(5 * MiB)
 r2 = s3.upload_part(Bucket=B, Key=KC, UploadId=uc, PartNumber=2, Body=mid)
 r3 = s3.upload_part_copy(Bucket=B, Key=KC, UploadId=uc, PartNumber=3, CopySource=cs,

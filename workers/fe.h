@@ -23,6 +23,7 @@
 #define FE_MAX_KEY_BYTES 1024
 #define FE_MAX_META_BYTES 2048		/* user metadata, as S3 counts it */
 #define FE_MAX_SMALL_BODY (1024 * 1024)	/* XML request bodies */
+#define FE_MAX_PARTS 10000		/* part numbers run from 1 to this */
 #define FE_DB_CONNS 4
 #define FE_USAGE_FLUSH_MS 2000
 #define FE_KEY_CACHE 8			/* SigV4 signing keys kept (fe_request.c) */
@@ -102,6 +103,9 @@ const char *fe_candidates(struct fe_ctx *fe, const char **why);
 void fe_request(struct http_request *http, void *arg);
 const char *fe_param(const struct fe_req *r, const char *name);
 int fe_has_param(const struct fe_req *r, const char *name);
+/* partNumber, 1 to FE_MAX_PARTS; 0 when missing or anything else (fe_error_part_number). */
+int fe_part_number(const struct fe_req *r);
+void fe_error_part_number(struct fe_req *r);
 /* Send an S3 error (message NULL: the code's default) and finish the request. */
 void fe_error(struct fe_req *r, const char *code, const char *message);
 /* Send 200 with an XML body (the strbuf is consumed) and finish. */

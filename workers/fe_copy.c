@@ -430,13 +430,10 @@ fe_copy_object(struct fe_req *r)
 void
 fe_upload_part_copy(struct fe_req *r)
 {
-	const char *part = fe_param(r, "partNumber");
-	char *end;
-	long n = part ? strtol(part, &end, 10) : 0;
-	if (part == NULL || *end != '\0' || n < 1 || n > 10000) {
-		fe_error(r, "InvalidArgument", "Part number must be an integer between 1 and 10000, "
-		    "inclusive");
+	int n = fe_part_number(r);
+	if (n == 0) {
+		fe_error_part_number(r);
 		return;
 	}
-	copy_start(r, (int)n);
+	copy_start(r, n);
 }

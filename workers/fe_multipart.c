@@ -24,7 +24,6 @@
 #include "xmlreq.h"
 
 #define MPU_MIN_PART (5 * 1024 * 1024)
-#define MPU_MAX_PARTS 10000
 #define MPU_BODY_MAX (4 * 1024 * 1024)
 
 /* --- CreateMultipartUpload ------------------------------------------------------------- */
@@ -121,7 +120,7 @@ mpu_xml_close(void *arg, const char *path, const char *text)
 	if (strcmp(path, "CompleteMultipartUpload/Part/PartNumber") == 0) {
 		char *end;
 		long n = strtol(text, &end, 10);
-		c->cur_part = *end == '\0' && n >= 1 && n <= MPU_MAX_PARTS ? (int)n : -1;
+		c->cur_part = *end == '\0' && n >= 1 && n <= FE_MAX_PARTS ? (int)n : -1;
 	} else if (strcmp(path, "CompleteMultipartUpload/Part/ETag") == 0) {
 		size_t len = strlen(text);
 		if (len >= 2 && text[0] == '"' && text[len - 1] == '"') {
@@ -130,7 +129,7 @@ mpu_xml_close(void *arg, const char *path, const char *text)
 		}
 		snprintf(c->cur_etag, sizeof(c->cur_etag), "%.*s", (int)len, text);
 	} else if (strcmp(path, "CompleteMultipartUpload/Part") == 0) {
-		if (c->cur_part <= 0 || c->cur_etag[0] == '\0' || ++c->nparts > MPU_MAX_PARTS) {
+		if (c->cur_part <= 0 || c->cur_etag[0] == '\0' || ++c->nparts > FE_MAX_PARTS) {
 			c->bad = 1;
 			return;
 		}
@@ -467,7 +466,7 @@ void
 fe_list_parts(struct fe_req *r)
 {
 	long max = mpu_int_param(r, "max-parts", 1000, 1000);
-	long marker = mpu_int_param(r, "part-number-marker", 0, MPU_MAX_PARTS);
+	long marker = mpu_int_param(r, "part-number-marker", 0, FE_MAX_PARTS);
 	if (max < 0 || marker < 0) {
 		fe_error(r, "InvalidArgument", NULL);
 		return;

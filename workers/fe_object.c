@@ -377,10 +377,8 @@ fe_get_try_next(struct fe_get *g)
 static int
 fe_part_range(const struct fe_req *r, PGresult *res, uint64_t size, struct fe_range *range)
 {
-	const char *param = fe_param(r, "partNumber");
-	char *end;
-	long part = strtol(param, &end, 10);
-	if (*param == '\0' || *end != '\0' || part < 1 || part > 10000)
+	long part = fe_part_number(r);
+	if (part == 0)
 		return -2;
 	int parts = atoi(PQgetvalue(res, 0, GO_PARTS));
 	range->present = 1;
@@ -392,6 +390,7 @@ fe_part_range(const struct fe_req *r, PGresult *res, uint64_t size, struct fe_ra
 		return -1;
 	const char *p = PQgetvalue(res, 0, GO_PART_SIZES);
 	uint64_t offset = 0, len = 0;
+	char *end;
 	for (long i = 1; i <= part && *p != '\0'; i++) {
 		p += strspn(p, "{,");
 		len = strtoull(p, &end, 10);
@@ -411,8 +410,7 @@ fe_choose_range(struct fe_req *r, PGresult *res, uint64_t size, struct fe_range 
 	if (fe_has_param(r, "partNumber")) {
 		int rc = fe_part_range(r, res, size, range);
 		if (rc == -2)
-			fe_error(r, "InvalidArgument", "Part number must be an integer between 1 and "
-			    "10000, inclusive");
+			fe_error_part_number(r);
 		else if (rc == -1)
 			fe_error(r, "InvalidPartNumber", NULL);
 		return rc == 0 ? 0 : -1;

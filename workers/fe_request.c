@@ -295,6 +295,24 @@ fe_has_param(const struct fe_req *r, const char *name)
 	return fe_param(r, name) != NULL;
 }
 
+int
+fe_part_number(const struct fe_req *r)
+{
+	const char *param = fe_param(r, "partNumber");
+	if (param == NULL)
+		return 0;
+	char *end;
+	long n = strtol(param, &end, 10);
+	return *param != '\0' && *end == '\0' && n >= 1 && n <= FE_MAX_PARTS ? (int)n : 0;
+}
+
+void
+fe_error_part_number(struct fe_req *r)
+{
+	fe_error(r, "InvalidArgument", "Part number must be an integer between 1 and 10000, "
+	    "inclusive");
+}
+
 static int
 fe_parse_query(struct fe_req *r, const char *query)
 {
