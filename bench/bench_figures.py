@@ -9,11 +9,11 @@ import hashlib
 import os
 import signal
 import subprocess
-import threading
 import time
 import urllib.parse
 
 from bench_procs import ACCESS_KEY, SECRET_KEY, log, run
+from s3mux_proc import RssSampler, settled_rss
 
 MiB = 1024 * 1024
 _KEEP = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -180,50 +180,6 @@ def measure_pgbench(pg, work, script, bucket, clients, warmup, seconds):
 
 # --- memory of one front end ----------------------------------------------------------------
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def settled_rss(pid, samples=10):
-    """The highest of a few samples 50 ms apart, after half a second's rest."""
-    time.sleep(0.5)
-    values = []
-    for _ in range(samples):
-        values.append(rss_kib(pid))
-        time.sleep(0.05)
-    return max(values)
-
-
-class PeakSampler:
-    """VmRSS of pid every 50 ms in a thread until stopped; keeps the peak."""
-
-    def __init__(self, pid):
-        self.pid = pid
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self):
-        while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, rss_kib(self.pid))
-            except OSError:
-                return
-            self._stop.wait(0.05)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(5)
-
-
 def established(port):
     """Established TCP connections whose local port is port (from /proc/net/tcp)."""
     n = 0
@@ -289,7 +245,7 @@ def transfer_peak(lg, pid, **kw):
     between two samples; the 50 ms samples are the fallback."""
     before = settled_rss(pid)
     exact = reset_peak(pid)
-    with PeakSampler(pid) as sampler:
+    with RssSampler(pid) as sampler:
         sample = lg.measure(bound=900, **kw)
     peak = max(sampler.peak, vm_hwm_kib(pid)) if exact else sampler.peak
     return sample, before, peak

@@ -19,7 +19,13 @@ import re
 import signal
 import socket
 import subprocess
-import time
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "t", "lib"))
+import s3mux_proc                                                       # noqa: E402
+from s3mux_proc import (children_of, free_port, pg_bindir, pid_alive,  # noqa: E402
+                        wait_until)
 
 _started = []           # [(pid, name, stop function)]
 
@@ -29,62 +35,14 @@ def log(msg):
 
 
 def run(argv, timeout=120, check=True, **kw):
-    """Run a command to completion within timeout; return the CompletedProcess (text)."""
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
-    if check and p.returncode != 0:
-        raise RuntimeError("%s exited %d: %s" % (" ".join(argv), p.returncode,
-                                                 (p.stderr or p.stdout)[-2000:]))
-    return p
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_until(fn, timeout, interval=0.05):
-    """Call fn until it is true or timeout seconds pass (a bounded loop); its last value."""
-    deadline = time.monotonic() + timeout
-    value = fn()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = fn()
-    return value
+    """s3mux_proc.run, checked by default: a step that fails stops the benchmark."""
+    return s3mux_proc.run(argv, timeout=timeout, check=check, **kw)
 
 
 def accepts(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
         return True
-    except OSError:
-        return False
-
-
-def children_of(pid):
-    """pids of the live children of pid (from /proc)."""
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                kids.append(int(entry))
-        except (OSError, IndexError, ValueError):
-            continue
-    return kids
-
-
-def alive(pid):
-    if pid is None:
-        return False
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
 
@@ -100,7 +58,7 @@ def stop_popen(proc, sig=signal.SIGTERM, timeout=15):
     """Stop a child by its pid, then whatever children it left, by theirs."""
     if proc is None or proc.poll() is not None:
         return
-    kids = children_of(proc.pid)
+    kids = [kid for kid, _ in children_of(proc.pid)]
     proc.send_signal(sig)
     try:
         proc.wait(timeout=timeout)
@@ -108,7 +66,7 @@ def stop_popen(proc, sig=signal.SIGTERM, timeout=15):
         proc.kill()
         proc.wait(timeout=5)
     for kid in kids:
-        if alive(kid):
+        if pid_alive(kid):
             kill_pid(kid, signal.SIGKILL)
 
 
@@ -145,16 +103,6 @@ def stop_tracked(proc, sig=signal.SIGTERM):
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
-
-def pg_bindir():
-    versions = sorted((d for d in os.listdir("/usr/lib/postgresql") if d.isdigit()),
-                      key=int, reverse=True)
-    for v in versions:
-        b = "/usr/lib/postgresql/%s/bin" % v
-        if os.access(os.path.join(b, "initdb"), os.X_OK):
-            return b
-    raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
-
 
 class Postgres:
     """A private cluster on a Unix socket (no TCP), durable: fsync on."""
@@ -199,15 +147,15 @@ class Postgres:
     def stop(self):
         """pg_ctl stop; failing that, the postmaster's pid (noted at start): SIGINT (fast
         shutdown), a bounded wait, SIGKILL."""
-        if not alive(self.pid):
+        if not pid_alive(self.pid):
             return
         if os.path.exists(os.path.join(self.data, "postmaster.pid")):
             self._as_pg([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-w", "-t",
                          "60", "-m", "fast", "stop"], timeout=90)
-        if alive(self.pid):
+        if pid_alive(self.pid):
             kill_pid(self.pid, signal.SIGINT)
-            wait_until(lambda: not alive(self.pid), 30, 0.1)
-        if alive(self.pid):
+            wait_until(lambda: not pid_alive(self.pid), 30, 0.1)
+        if pid_alive(self.pid):
             kill_pid(self.pid, signal.SIGKILL)
 
     @property
@@ -294,15 +242,8 @@ class S3mux:
     def frontends(self):
         """pids of the front-end workers (their titles say "s3muxd: frontend")."""
         out = []
-        for kid in children_of(self.proc.pid):
-            try:
-                with open("/proc/%d/cmdline" % kid, "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if cmd.startswith("s3muxd: frontend"):
-                out.append(kid)
-        return out
+        return [kid for kid, cmd in children_of(self.proc.pid)
+                if cmd.startswith("s3muxd: frontend")]
 
     def stop(self):
         stop_tracked(self.proc)

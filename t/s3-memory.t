@@ -7,11 +7,11 @@
 import hashlib
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from s3mux import TAP, WORKERS, run  # noqa: E402
+from s3mux_proc import RssSampler, settled_rss  # noqa: E402
 from s3mux_s3 import S3Env, PatternReader, ACCESS_KEY, SECRET_KEY  # noqa: E402
 from sigv4 import (UNSIGNED_PAYLOAD, Signer, connect, format_request,  # noqa: E402
                    read_response)
@@ -37,52 +37,6 @@ t.diag("front end pid %d%s; ASAN_OPTIONS=%s" % (fe_pid, " (built with ASan)" if 
                                                  os.environ.get("ASAN_OPTIONS", "")))
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-class Sampler:
-    """VmRSS of pid every 50 ms in a thread, until stopped; keeps the peak."""
-
-    def __init__(self, pid):
-        self.pid = pid
-        self.peak = 0
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, rss_kib(self.pid))
-            except OSError:
-                return
-            self.samples += 1
-            self._stop.wait(0.05)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(5)
-
-
-def idle_rss(pid):
-    """The front end's settled idle RSS: the highest of a few samples 50 ms apart."""
-    time.sleep(0.5)
-    samples = []
-    for _ in range(10):
-        samples.append(rss_kib(pid))
-        time.sleep(0.05)
-    return max(samples)
-
-
 # warm up: a few small requests so that the pools and buffers exist before the baseline
 for i in range(5):
     s3.put_object(Bucket=B, Key="warm%d" % i, Body=os.urandom(300000))
@@ -90,14 +44,14 @@ for i in range(5):
 
 # --- PUT -----------------------------------------------------------------------------------
 path = "/%s/big" % B
-base = idle_rss(fe_pid)
+base = settled_rss(fe_pid)
 src = PatternReader(SIZE, seed=b"memory")
 sent_hash = hashlib.sha256()
 h = signer.sign("PUT", path, "", {"host": env.host, "content-length": str(SIZE),
                                   "content-type": "application/octet-stream"},
                 payload_hash=UNSIGNED_PAYLOAD)
 started = time.monotonic()
-with Sampler(fe_pid) as put_rss:
+with RssSampler(fe_pid) as put_rss:
     sock = connect(env.port, timeout=120)
     try:
         sock.sendall(format_request("PUT", path, h))
@@ -119,12 +73,12 @@ t.diag("PUT: idle RSS %.1f MiB, peak %.1f MiB, rise %.1f MiB" %
 t.ok(rise < BOUND, "PUT: peak RSS rise %.1f MiB < 16 MiB" % (rise / 1048576.0))
 
 # --- GET -----------------------------------------------------------------------------------
-base = idle_rss(fe_pid)
+base = settled_rss(fe_pid)
 h = signer.sign("GET", path, "", {"host": env.host})
 got_hash = hashlib.sha256()
 got = 0
 started = time.monotonic()
-with Sampler(fe_pid) as get_rss:
+with RssSampler(fe_pid) as get_rss:
     sock = connect(env.port, timeout=120)
     try:
         sock.sendall(format_request("GET", path, h))

@@ -15,7 +15,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from s3mux_proc import (children_of, free_port, pg_bindir, pid_alive, run,  # noqa: E402,F401
+                        wait_until)
 
 SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -122,32 +125,6 @@ class TAP:
         sys.exit(1 if self.failed else 0)
 
 
-def wait_until(fn, timeout=10.0, interval=0.05):
-    """Call fn until it returns a true value or timeout seconds pass; return the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
-
-
-def run(argv, timeout=60, check=False, **kw):
-    """Run a command with a time bound; return CompletedProcess with text stdout/stderr."""
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
-    if check and p.returncode != 0:
-        raise RuntimeError("%s failed (%d): %s" % (argv, p.returncode, p.stderr))
-    return p
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def tempdir(prefix="s3mux-t-"):
     d = tempfile.mkdtemp(prefix=prefix)
     os.chmod(d, 0o755)
@@ -161,14 +138,6 @@ def pg_user():
     if os.geteuid() != 0:
         return None
     return os.environ.get("S3MUX_PG_OSUSER", "s3mux")
-
-
-def pg_bindir():
-    for d in sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: -int(v)):
-        b = os.path.join("/usr/lib/postgresql", d, "bin")
-        if os.access(os.path.join(b, "initdb"), os.X_OK):
-            return b
-    raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
 
 
 class PgCluster:
@@ -282,34 +251,6 @@ def frontends_ready(daemon, pg, nbackends):
     except RuntimeError:
         return False
     return len(fronts) >= 1 and n == nbackends
-
-
-def children_of(pid):
-    """[(pid, cmdline)] of the live children of pid."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                stat = f.read()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid != pid:
-                continue
-            with open("/proc/%s/cmdline" % entry, "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-            out.append((int(entry), cmd))
-        except (OSError, IndexError, ValueError):
-            continue
-    return out
-
-
-def pid_alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 class Daemon:
