@@ -4,7 +4,7 @@
 #     PUT (URL-encoded keys and values) and on CreateMultipartUpload, x-amz-tagging-count on
 #     GET, an overwrite dropping the old tags, tags kept by a metadata-only change;
 #   - InvalidTag: more than 10 tags (PutObjectTagging and x-amz-tagging), a key over 128 or
-#     a value over 256 characters, a key given twice, the aws: prefix; NoSuchKey;
+#     a value over 256 characters, a key given twice, the aws: prefix, a bad escape; NoSuchKey;
 #   - canned ACL headers (x-amz-acl) accepted on CreateBucket, PutObject, CopyObject,
 #     CreateMultipartUpload, PutBucketAcl and PutObjectAcl; GetBucketAcl and GetObjectAcl
 #     answer the owner's FULL_CONTROL.
@@ -117,6 +117,9 @@ t.ok(absent("too-many"), "... no object made")
 expect_error(t, lambda: s3.put_object(Bucket=B, Key="dup-tags", Body=b"x", Tagging="a=1&a=2"),
              "InvalidTag", 400, "PUT with a key twice in x-amz-tagging: InvalidTag")
 t.ok(absent("dup-tags"), "... no object made")
+expect_error(t, lambda: s3.put_object(Bucket=B, Key="bad-escape", Body=b"x", Tagging="a=%zz"),
+             "InvalidTag", 400, "PUT with a bad escape in x-amz-tagging: InvalidTag")
+t.ok(absent("bad-escape"), "... no object made")
 expect_error(t, lambda: s3.get_object_tagging(Bucket=B, Key="no/such/key"),
              "NoSuchKey", 404, "GetObjectTagging of a missing key: NoSuchKey")
 expect_error(t, lambda: s3.put_object_tagging(Bucket=B, Key="no/such/key", Tagging=tagset({"a": "b"})),

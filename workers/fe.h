@@ -103,6 +103,9 @@ const char *fe_candidates(struct fe_ctx *fe, const char **why);
 void fe_request(struct http_request *http, void *arg);
 const char *fe_param(const struct fe_req *r, const char *name);
 int fe_has_param(const struct fe_req *r, const char *name);
+/* The next pair of a URL-encoded "a=1&b=2" list, decoded (the caller frees *name and *value)
+   and *p moved past it: 1, 0 at the end, -1 on a bad escape. */
+int fe_next_pair(const char **p, char **name, char **value);
 /* partNumber, 1 to FE_MAX_PARTS; 0 when missing or anything else (fe_error_part_number). */
 int fe_part_number(const struct fe_req *r);
 void fe_error_part_number(struct fe_req *r);

@@ -96,30 +96,23 @@ fe_meta_json_tags(const char *header, int *bad)
 	size_t n = 0;
 	*bad = 0;
 	const char *p = header ? header : "";
-	while (*p != '\0' && !*bad) {
-		size_t len = strcspn(p, "&");
-		const char *eq = memchr(p, '=', len);
-		size_t klen = eq ? (size_t)(eq - p) : len;
-		struct strbuf key, value;
-		strbuf_init(&key);
-		strbuf_init(&value);
-		if (n == FE_MAX_TAGS) {
-			*bad = 1;	/* more tags than S3 allows */
+	char *key, *value;
+	int rc;
+	while (!*bad && (rc = fe_next_pair(&p, &key, &value)) != 0) {
+		if (rc == -1 || n == FE_MAX_TAGS) {	/* a bad escape, or more tags than S3 allows */
+			if (rc == 1) {
+				free(key);
+				free(value);
+			}
+			*bad = 1;
 			break;
 		}
-		if (sigv4_uri_decode(&key, p, klen, 1) == -1 ||
-		    (eq && sigv4_uri_decode(&value, eq + 1, len - klen - 1, 1) == -1))
-			*bad = 1;
-		tags[n].key = strbuf_detach(&key);
-		tags[n].value = strbuf_detach(&value);
-		if (!*bad && !fe_tag_valid(tags[n].key, tags[n].value))
-			*bad = 1;
+		tags[n].key = key;
+		tags[n].value = value;
+		*bad = !fe_tag_valid(key, value);
 		for (size_t i = 0; i < n && !*bad; i++)
-			*bad = strcmp(tags[i].key, tags[n].key) == 0;
+			*bad = strcmp(tags[i].key, key) == 0;
 		n++;
-		p += len;
-		if (*p == '&')
-			p++;
 	}
 	char *json = *bad ? NULL : fe_tags_json(tags, n);
 	for (size_t i = 0; i < n; i++) {

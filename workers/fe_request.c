@@ -313,38 +313,49 @@ fe_error_part_number(struct fe_req *r)
 	    "inclusive");
 }
 
+int
+fe_next_pair(const char **p, char **name, char **value)
+{
+	if (**p == '\0')
+		return 0;
+	size_t len = strcspn(*p, "&");
+	const char *eq = memchr(*p, '=', len);
+	size_t nlen = eq ? (size_t)(eq - *p) : len;
+	struct strbuf n, v;
+	strbuf_init(&n);
+	strbuf_init(&v);
+	if (sigv4_uri_decode(&n, *p, nlen, 1) == -1 ||
+	    (eq && sigv4_uri_decode(&v, eq + 1, len - nlen - 1, 1) == -1)) {
+		strbuf_free(&n);
+		strbuf_free(&v);
+		return -1;
+	}
+	*name = strbuf_detach(&n);
+	*value = strbuf_detach(&v);
+	*p += len;
+	if (**p == '&')
+		(*p)++;
+	return 1;
+}
+
 static int
 fe_parse_query(struct fe_req *r, const char *query)
 {
 	const char *p = query;
-	while (*p != '\0') {
-		size_t len = strcspn(p, "&");
-		const char *eq = memchr(p, '=', len);
-		size_t nlen = eq ? (size_t)(eq - p) : len;
-		struct strbuf name, value;
-		strbuf_init(&name);
-		strbuf_init(&value);
-		int bad = sigv4_uri_decode(&name, p, nlen, 1) == -1 ||
-		    (eq && sigv4_uri_decode(&value, eq + 1, len - nlen - 1, 1) == -1);
-		if (bad) {
-			strbuf_free(&name);
-			strbuf_free(&value);
-			return -1;
+	char *name, *value;
+	int rc;
+	while ((rc = fe_next_pair(&p, &name, &value)) == 1) {
+		if (name[0] == '\0') {
+			free(name);
+			free(value);
+			continue;
 		}
-		if (nlen > 0) {
-			r->params = xreallocarray(r->params, r->nparams + 1, sizeof(*r->params));
-			r->params[r->nparams].name = strbuf_detach(&name);
-			r->params[r->nparams].value = strbuf_detach(&value);
-			r->nparams++;
-		} else {
-			strbuf_free(&name);
-			strbuf_free(&value);
-		}
-		p += len;
-		if (*p == '&')
-			p++;
+		r->params = xreallocarray(r->params, r->nparams + 1, sizeof(*r->params));
+		r->params[r->nparams].name = name;
+		r->params[r->nparams].value = value;
+		r->nparams++;
 	}
-	return 0;
+	return rc;
 }
 
 int
