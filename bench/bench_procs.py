@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "t", "lib"))
 import s3mux_proc                                                       # noqa: E402
 from s3mux_proc import (children_of, free_port, pg_bindir, pid_alive,  # noqa: E402
-                        wait_until)
+                        read_text, wait_until)
 
 _started = []           # [(pid, name, stop function)]
 
@@ -230,11 +230,7 @@ class S3mux:
         return accepts(self.port)
 
     def log_text(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_text(self.log_path)
 
     def log_tail(self):
         return self.log_text()[-3000:]

@@ -17,8 +17,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s3mux_proc import (children_of, free_port, pg_bindir, pid_alive, run,  # noqa: E402,F401
-                        wait_until)
+from s3mux_proc import (children_of, free_port, pg_bindir, pid_alive, read_text,  # noqa: E402,F401
+                        run, wait_until)
 
 SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -292,11 +292,7 @@ class Daemon:
                 len([c for _, c in kids if c.startswith("s3muxd: frontend")]) == fronts)
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_text(self.log_path)
 
     def wait_log(self, pattern, timeout=10.0):
         return wait_until(lambda: re.search(pattern, self.log()), timeout)
@@ -409,23 +405,8 @@ class S3rver:
             raise RuntimeError("s3rver did not start:\n%s" % self.log()[-3000:])
         return self
 
-    def _all_started(self):
-        """Every child the supervisor said it starts ("starting N front ends and M roles")
-        is running: this log's last such line, since the log file may hold earlier runs."""
-        said = re.findall(r"starting (\d+) front ends and (\d+) roles", self.log())
-        if not said:
-            return False
-        fronts, roles = (int(x) for x in said[-1])
-        kids = self.children()
-        return (len(self.role_children()) == roles and
-                len([c for _, c in kids if c.startswith("s3muxd: frontend")]) == fronts)
-
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_text(self.log_path)
 
     def stop(self):
         if self.proc is None or self.proc.poll() is not None:

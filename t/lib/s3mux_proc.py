@@ -80,6 +80,15 @@ def pid_alive(pid):
         return False
 
 
+def read_text(path):
+    """A file's text (a log), or "" while it cannot be read."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:

@@ -13,7 +13,7 @@ import re
 import signal
 import subprocess
 
-from s3mux import WORKERS, at_cleanup, wait_until
+from s3mux import WORKERS, at_cleanup, read_text, wait_until
 
 ROLE_LOCKS = {
     "replicator": [1002, 1008], "lifecycle": [1005], "cleanup": [1003],
@@ -37,11 +37,7 @@ class RoleProcess:
         at_cleanup(self.kill)
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_text(self.log_path)
 
     def count(self, pattern):
         return len(re.findall(pattern, self.log()))
